@@ -1,0 +1,81 @@
+"""The top: builds the FastAPI app from every domain's routers. Nothing imports this module."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+import yilian
+from yilian import migrations, network
+from yilian.config import get_settings
+from yilian.db import get_engine
+from yilian.fhir import api as fhir_api
+from yilian.network import api as network_api
+from yilian.network import pages as network_pages
+from yilian.web import errors, pages
+from yilian.web.auth import LANG_COOKIE
+from yilian.web.i18n import negotiate
+
+
+def create_app(*, check_migrations: bool = True) -> FastAPI:
+    settings = get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if check_migrations:
+            migrations.require_current(get_engine())
+        yield
+
+    app = FastAPI(
+        title="Yilian 医联",
+        version=yilian.__version__,
+        description="Tiered, integrated health network: registry, shared record, referrals, diagnostics, outreach, indicators.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+    )
+
+    @app.middleware("http")
+    async def language(request: Request, call_next):
+        # Pages follow the switch (cookie) or the platform default; API callers may also ask with Accept-Language.
+        accept = request.headers.get("accept-language") if not _is_page(request) else None
+        request.state.lang = negotiate(request.cookies.get(LANG_COOKIE), accept, settings.lang)
+        return await call_next(request)
+
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=Path(yilian.__file__).parent / "web" / "static"), name="static")
+
+    @app.get("/healthz", tags=["platform"])
+    def healthz() -> JSONResponse:
+        engine = get_engine()
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+            current, head = migrations.current_revision(engine), migrations.head_revision(engine)
+            database = {"status": "ok", "dialect": engine.dialect.name, "migration": current, "expected": head}
+            ok = current == head
+        except Exception as exc:  # the point of a health check is to report, not to fail
+            database = {"status": "error", "dialect": engine.dialect.name, "error": type(exc).__name__}
+            ok = False
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "version": yilian.__version__, "database": database},
+            status_code=200 if ok else 503,
+        )
+
+    network.install()  # home panels, navigation, actor enrichment
+    app.include_router(pages.router)
+    app.include_router(network_api.router)
+    app.include_router(network_pages.router)
+    app.include_router(fhir_api.router)
+    return app
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return not (path.startswith("/api") or path.startswith("/fhir"))

@@ -1,0 +1,167 @@
+"""The `yilian` command: one sub-app per domain, each a thin call into that domain's service."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from yilian import migrations
+from yilian.analytics import cli as analytics_cli
+from yilian.config import get_settings
+from yilian.db import get_engine, unit_of_work
+from yilian.errors import YilianError
+from yilian.fhir import cli as fhir_cli
+from yilian.network import cli as network_cli
+from yilian.patients import cli as patients_cli
+from yilian.security import service as security_service
+from yilian.security import tokens
+from yilian.security.roles import Role
+
+app = typer.Typer(no_args_is_help=True, help="Yilian 医联: the tiered, integrated health network platform.")
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+users_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(network_cli.app, name="network")
+app.add_typer(fhir_cli.app, name="fhir")
+app.add_typer(patients_cli.app, name="patients")
+app.add_typer(analytics_cli.app, name="views")
+
+err = Console(stderr=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to YILIAN_DATABASE_URL."""
+    engine = get_engine()
+    migrations.upgrade(engine)
+    err.print(
+        f"[green]database at {migrations.current_revision(engine)}[/] ({engine.url.render_as_string(hide_password=True)})"
+    )
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration and the one the code expects."""
+    engine = get_engine()
+    typer.echo(f"current: {migrations.current_revision(engine)}  expected: {migrations.head_revision(engine)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Also deliver outbox events in this process.")] = True,
+) -> None:
+    """Serve the UI at /, FHIR at /fhir, JSON at /api/v1, health at /healthz."""
+    import threading
+
+    import uvicorn
+
+    from yilian.app import create_app
+    from yilian.events.service import run_worker
+
+    migrations.require_current(get_engine())
+    app_ = create_app()
+    stopping = threading.Event()
+    if worker:
+        threading.Thread(target=run_worker, args=(stopping.is_set,), daemon=True, name="outbox").start()
+    err.print(f"Yilian on http://{host}:{port}  (FHIR /fhir · API /api/v1 · docs /api/docs)")
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+    finally:
+        stopping.set()
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Deliver outbox events (notifications, webhooks, subscriptions) until interrupted."""
+    from yilian.app import create_app
+    from yilian.events.service import run_worker
+
+    migrations.require_current(get_engine())
+    create_app()  # registers every domain's event handlers
+    err.print("outbox worker running; Ctrl-C to stop")
+    with contextlib.suppress(KeyboardInterrupt):
+        run_worker(lambda: False)
+
+
+@app.command()
+def token(user: Annotated[str, typer.Option("--user", help="Username to issue the token for.")]) -> None:
+    """Print a bearer token for USER, alone, on stdout."""
+    migrations.require_current(get_engine())
+    with unit_of_work() as session:
+        security_service.get_user(session, user)
+    typer.echo(tokens.issue(user, kind="api"))
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Login name (lower-case).")],
+    role: Annotated[str, typer.Option(help="One of: " + ", ".join(r.value for r in Role))],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    name: Annotated[str | None, typer.Option(help="Display name, e.g. 张医生.")] = None,
+    facility: Annotated[str | None, typer.Option(help="Facility id or code (facility roles).")] = None,
+    division: Annotated[
+        str | None, typer.Option(help="Division code of the jurisdiction (officials, insurers).")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+) -> None:
+    """Create a user tied to a facility or a jurisdiction."""
+    from yilian.network import service as network_service
+
+    with unit_of_work() as session:
+        facility_id = network_service.resolve_facility_id(session, facility) if facility else None
+        if division:
+            network_service.require_division(session, division)
+        user = security_service.create_user(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            display_name=name,
+            facility_id=facility_id,
+            division_code=division,
+            lang=lang,
+        )
+        err.print(f"[green]created[/] {user.username} ({user.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users with role, facility and jurisdiction."""
+    with unit_of_work() as session:
+        for u in security_service.list_users(session):
+            typer.echo(f"{u.username}\t{u.role}\t{u.facility_id or ''}\t{u.division_code or ''}\t{u.display_name}")
+
+
+@app.command()
+def demo(
+    province: Annotated[str, typer.Option(help="Province code (2 digits).")] = "14",
+    city: Annotated[str, typer.Option(help="Prefecture city in full detail (4 digits).")] = "1410",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed builds the same region.")] = 1,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the demo and exit.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Drop every table first and rebuild from scratch.")] = False,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Build the demo region (real divisions and census, generated facilities, consortia, users) and serve it."""
+    from yilian.twin import demo as demo_builder
+
+    demo_builder.build(province=province, city=city, seed=seed, console=err, fresh=fresh)
+    if not no_serve:
+        serve(host=host, port=port, worker=True)
+
+
+def main() -> None:
+    get_settings()
+    try:
+        app()
+    except YilianError as exc:
+        field = f" [{exc.field}]" if exc.field else ""
+        err.print(f"[red]error{field}:[/] {exc.message}")
+        sys.exit(2)

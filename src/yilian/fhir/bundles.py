@@ -1,0 +1,403 @@
+"""Bundles: searchset and history shaping, batch and transaction processing, the CapabilityStatement."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from sqlalchemy.orm import Session
+
+import yilian
+from yilian.db import unit_of_work, utcnow
+from yilian.errors import BadRequest, NotFound, PreconditionFailed, YilianError
+from yilian.fhir import access, store
+from yilian.fhir import searchparams as sp
+from yilian.fhir.outcome import outcome
+from yilian.fhir.validation import ID_PATTERN, is_known_type, validate
+from yilian.security import audit
+from yilian.security.actor import Actor
+
+# --- shaping -----------------------------------------------------------------------------------------------------------
+
+
+def _link(base: str, path: str, params: list[tuple[str, str]], offset: int | None) -> str:
+    kept = [(k, v) for k, v in params if k != "_offset"]
+    if offset:
+        kept.append(("_offset", str(offset)))
+    query = urlencode(kept)
+    return f"{base}/{path}" + (f"?{query}" if query else "")
+
+
+def searchset(base: str, path: str, params: list[tuple[str, str]], result: store.SearchResult) -> dict[str, Any]:
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if result.total is not None:
+        bundle["total"] = result.total
+    if result.summary_count:
+        bundle["link"] = [{"relation": "self", "url": _link(base, path, params, None)}]
+        _outcome_entry(bundle, result.warnings)
+        return bundle
+    links = [{"relation": "self", "url": _link(base, path, params, result.offset)}]
+    if result.next_offset is not None:
+        links.append({"relation": "next", "url": _link(base, path, params, result.next_offset)})
+    if result.offset > 0:
+        links.append({"relation": "previous", "url": _link(base, path, params, max(0, result.offset - result.count))})
+    bundle["link"] = links
+    entries = [
+        {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+        for r in result.resources
+    ]
+    entries += [
+        {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "include"}}
+        for r in result.includes
+    ]
+    bundle["entry"] = entries
+    _outcome_entry(bundle, result.warnings)
+    return bundle
+
+
+def _outcome_entry(bundle: dict[str, Any], warnings: list[str]) -> None:
+    if warnings:
+        oo = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "warning", "code": "not-supported", "diagnostics": w} for w in warnings],
+        }
+        bundle.setdefault("entry", []).append({"resource": oo, "search": {"mode": "outcome"}})
+
+
+def history_bundle(
+    base: str,
+    path: str,
+    params: list[tuple[str, str]],
+    entries: list[store.HistoryEntry],
+    total: int,
+    offset: int,
+    count: int,
+) -> dict[str, Any]:
+    links = [{"relation": "self", "url": _link(base, path, params, offset)}]
+    if offset + count < total:
+        links.append({"relation": "next", "url": _link(base, path, params, offset + count)})
+    if offset > 0:
+        links.append({"relation": "previous", "url": _link(base, path, params, max(0, offset - count))})
+    out = []
+    for e in entries:
+        item: dict[str, Any] = {"fullUrl": f"{base}/{e.res_type}/{e.res_id}"}
+        if e.resource is not None and not e.deleted:
+            item["resource"] = e.resource
+        method = "DELETE" if e.deleted else e.method
+        url = f"{e.res_type}/{e.res_id}" if method != "POST" else e.res_type
+        status = {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK")
+        item["request"] = {"method": method, "url": url}
+        item["response"] = {"status": status, "etag": f'W/"{e.version}"', "lastModified": store.instant(e.last_updated)}
+        out.append(item)
+    return {"resourceType": "Bundle", "type": "history", "total": total, "link": links, "entry": out}
+
+
+# --- batch and transaction ---------------------------------------------------------------------------------------------
+
+_METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+def _rewrite_refs(node: Any, mapping: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "reference" and isinstance(v, str) and v in mapping:
+                out[k] = mapping[v]
+            else:
+                out[k] = _rewrite_refs(v, mapping)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, mapping) for v in node]
+    return node
+
+
+def _request_of(entry: Any, i: int) -> tuple[str, str]:
+    if not isinstance(entry, dict):
+        raise BadRequest(f"Bundle.entry[{i}] is not an object", field=f"Bundle.entry[{i}]")
+    request = entry.get("request")
+    if (
+        not isinstance(request, dict)
+        or not isinstance(request.get("method"), str)
+        or not isinstance(request.get("url"), str)
+    ):
+        raise BadRequest(f"Bundle.entry[{i}].request needs a method and a url", field=f"Bundle.entry[{i}].request")
+    method = request["method"].upper()
+    if method not in _METHOD_ORDER:
+        raise BadRequest(
+            f"Bundle.entry[{i}].request.method {method} is not supported", field=f"Bundle.entry[{i}].request.method"
+        )
+    return method, request["url"].strip()
+
+
+def _split_url(url: str) -> tuple[str, str | None, list[tuple[str, str]]]:
+    """'Patient/1' → ('Patient', '1', []); 'Patient?name=x' → ('Patient', None, [('name','x')])."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if "/fhir/" in path:
+        path = path.split("/fhir/", 1)[1]
+    segments = [s for s in path.split("/") if s]
+    if not segments:
+        raise BadRequest(f"{url!r} names no resource type")
+    res_type = segments[0]
+    if not is_known_type(res_type):
+        raise NotFound(f"{res_type[:64]} is not a resource type this server knows", field="resourceType")
+    res_id = segments[1] if len(segments) > 1 else None
+    if res_id is not None and not ID_PATTERN.match(res_id):
+        raise BadRequest(f"{res_id[:64]!r} is not a valid id", field=f"{res_type}.id")
+    return res_type, res_id, parse_qsl(parts.query, keep_blank_values=True)
+
+
+def _response(resource: dict[str, Any] | None, status: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"response": {"status": status}}
+    if resource is not None:
+        meta = resource.get("meta") or {}
+        entry["response"].update(
+            {
+                "location": f"{resource['resourceType']}/{resource['id']}/_history/{meta.get('versionId')}",
+                "etag": f'W/"{meta.get("versionId")}"',
+                "lastModified": meta.get("lastUpdated"),
+            }
+        )
+        entry["resource"] = resource
+    return entry
+
+
+def _patient_check(session: Session, actor: Actor, action: str, resource: dict[str, Any]) -> None:
+    patient = store.patient_of(resource)
+    access.check(session, actor, action, resource["resourceType"], patient)
+    if patient:
+        audit.record(
+            session,
+            actor,
+            f"fhir.{action}",
+            patient=patient[:128],
+            resource=f"{resource['resourceType']}/{resource['id']}",
+        )
+
+
+def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[str, Any], base: str) -> dict[str, Any]:
+    """One entry of a batch or transaction (references already rewritten)."""
+    res_type, res_id, query = _split_url(url)
+    resource = entry.get("resource")
+    if method == "POST":
+        if res_id is not None:
+            raise BadRequest("POST goes to a type, not an id", field="request.url")
+        validate(resource, res_type)
+        assert isinstance(resource, dict)
+        access.check(session, actor, "write", res_type, store.patient_of(resource))
+        condition = (entry.get("request") or {}).get("ifNoneExist")
+        if condition:
+            found = store.search(
+                session, res_type, [*parse_qsl(str(condition).lstrip("?")), ("_count", "2")], strict=True
+            )
+            if found.total and found.total > 1:
+                raise PreconditionFailed("ifNoneExist matches more than one resource", field="request.ifNoneExist")
+            if found.resources:
+                return _response(found.resources[0], "200 OK")
+        saved = store.create(session, resource, actor=actor, keep_id=bool(resource.get("id")))
+        _patient_check(session, actor, "write", saved)
+        return _response(saved, "201 Created")
+    if method in ("PUT", "PATCH"):
+        if method == "PATCH":
+            raise BadRequest("PATCH is not supported: send the whole resource with PUT", field="request.method")
+        if res_id is None:
+            raise BadRequest("PUT needs Type/id (conditional update is not supported)", field="request.url")
+        if not isinstance(resource, dict):
+            raise BadRequest("PUT needs a resource", field="resource")
+        access.check(session, actor, "write", res_type, store.patient_of(resource))
+        existed = store.exists(session, res_type, res_id)
+        saved = store.update(
+            session, res_type, res_id, resource, actor=actor, if_match=(entry.get("request") or {}).get("ifMatch")
+        )
+        _patient_check(session, actor, "write", saved)
+        return _response(saved, "200 OK" if existed else "201 Created")
+    if method == "DELETE":
+        if res_id is None:
+            raise BadRequest("DELETE needs Type/id (conditional delete is not supported)", field="request.url")
+        if store.exists(session, res_type, res_id):
+            current = store.read(session, res_type, res_id)
+            access.check(session, actor, "write", res_type, store.patient_of(current))
+            store.delete(session, res_type, res_id, actor=actor)
+        return {"response": {"status": "204 No Content"}}
+    # GET: read or search
+    if res_id is not None:
+        found_resource = store.read(session, res_type, res_id)
+        access.check(session, actor, "read", res_type, store.patient_of(found_resource))
+        return _response(found_resource, "200 OK")
+    access.check(session, actor, "search", res_type, None)
+    result = store.search(session, res_type, query)
+    for res in result.resources:
+        if not access.is_registry(res_type):
+            _patient_check(session, actor, "search", res)
+    return {"resource": searchset(base, res_type, query, result), "response": {"status": "200 OK"}}
+
+
+def _prepare(bundle: dict[str, Any]) -> list[tuple[int, str, str, dict[str, Any]]]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise BadRequest("Bundle.entry must be a list", field="Bundle.entry")
+    if len(entries) > 10000:
+        raise BadRequest("a Bundle may carry at most 10,000 entries", field="Bundle.entry")
+    prepared = []
+    for i, entry in enumerate(entries):
+        method, url = _request_of(entry, i)
+        prepared.append((i, method, url, entry))
+    return prepared
+
+
+def _entry_field(i: int, field: str | None) -> str:
+    """Patient.birthDate in entry 1 → Bundle.entry[1].resource.birthDate."""
+    if not field:
+        return f"Bundle.entry[{i}]"
+    m = re.match(r"^[A-Z][A-Za-z]+\.(.+)$", field)
+    if m:
+        return f"Bundle.entry[{i}].resource.{m.group(1)}"
+    if field == "resourceType":
+        return f"Bundle.entry[{i}].resource.resourceType"
+    return f"Bundle.entry[{i}].{field}"
+
+
+def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: str) -> dict[str, Any]:
+    """All or nothing: every entry runs in the caller's unit of work; the first error undoes them all."""
+    prepared = _prepare(bundle)
+    # Give every new resource its id first so that urn:uuid references anywhere in the Bundle can be rewritten.
+    mapping: dict[str, str] = {}
+    planned_ids: set[tuple[str, str]] = set()
+    for i, method, url, entry in prepared:
+        full_url = entry.get("fullUrl")
+        resource = entry.get("resource")
+        if not isinstance(full_url, str) or not isinstance(resource, dict):
+            continue
+        res_type = resource.get("resourceType")
+        if not isinstance(res_type, str):
+            continue
+        if method == "POST":
+            candidate = full_url.removeprefix("urn:uuid:") if full_url.startswith("urn:uuid:") else None
+            if (
+                candidate
+                and ID_PATTERN.match(candidate)
+                and not store.exists(session, res_type, candidate)
+                and (res_type, candidate) not in planned_ids
+            ):
+                new_id = candidate
+            else:
+                new_id = store.new_resource_id()
+            planned_ids.add((res_type, new_id))
+            mapping[full_url] = f"{res_type}/{new_id}"
+            entry = {**entry, "resource": {**resource, "id": new_id}}
+            prepared[i] = (i, method, url, entry)
+        elif method == "PUT" and full_url.startswith("urn:uuid:"):
+            try:
+                t, rid, _ = _split_url(url)
+            except YilianError:
+                continue
+            if rid:
+                mapping[full_url] = f"{t}/{rid}"
+    responses: dict[int, dict[str, Any]] = {}
+    for i, method, url, entry in sorted(prepared, key=lambda p: (_METHOD_ORDER[p[1]], p[0])):
+        entry = copy.deepcopy(entry)
+        if "resource" in entry and mapping:
+            entry["resource"] = _rewrite_refs(entry["resource"], mapping)
+        try:
+            responses[i] = _execute(session, actor, method, url, entry, base)
+        except YilianError as exc:
+            field = _entry_field(i, exc.field)
+            raise type(exc)(f"entry {i} ({method} {url}): {exc.message}; nothing was saved", field=field) from None
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "timestamp": store.instant(utcnow()),
+        "entry": [responses[i] for i in sorted(responses)],
+    }
+
+
+def batch(actor: Actor, bundle: dict[str, Any], base: str) -> dict[str, Any]:
+    """Each entry on its own: one unit of work per entry, failures reported in place."""
+    prepared = _prepare(bundle)
+    out = []
+    for _i, method, url, entry in prepared:
+        try:
+            with unit_of_work() as session:
+                out.append(_execute(session, actor, method, url, entry, base))
+        except YilianError as exc:
+            out.append(
+                {
+                    "response": {
+                        "status": f"{exc.status}",
+                        "outcome": outcome(exc.message, code=exc.code, expression=exc.field),
+                    }
+                }
+            )
+    return {"resourceType": "Bundle", "type": "batch-response", "timestamp": store.instant(utcnow()), "entry": out}
+
+
+# --- CapabilityStatement -----------------------------------------------------------------------------------------------
+
+
+def capability_statement(base: str) -> dict[str, Any]:
+    resources = []
+    for res_type in sorted(t for t in sp.REGISTRY if t not in ("Parameters", "Bundle")):
+        params = sp.params_for(res_type)
+        ref_params = [p for p in params.values() if p.type == "reference"]
+        entry: dict[str, Any] = {
+            "type": res_type,
+            "versioning": "versioned",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+            "interaction": [
+                {"code": c}
+                for c in (
+                    "read",
+                    "vread",
+                    "update",
+                    "delete",
+                    "history-instance",
+                    "history-type",
+                    "create",
+                    "search-type",
+                )
+            ],
+            "searchParam": [
+                {
+                    "name": p.name,
+                    "type": "date" if p.name == "_lastUpdated" else "token" if p.type == "special" else p.type,
+                }
+                for p in params.values()
+            ],
+            "searchInclude": [f"{res_type}:{p.name}" for p in ref_params],
+        }
+        if res_type == "Patient":
+            entry["operation"] = [
+                {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
+            ]
+        resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": store.instant(utcnow()),
+        "kind": "instance",
+        "software": {"name": "Yilian 医联", "version": yilian.__version__},
+        "implementation": {"description": "Yilian FHIR R4 server", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "description": "Bearer token (yilian token --user NAME); /metadata is public",
+                },
+                "resource": resources,
+                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+                "operation": [
+                    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                    {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,871 @@
+"""The FHIR resource store: versions, current pointers, soft delete, the search index, and search itself.
+
+Services call these with a Session and never commit; every write updates the index in the same transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Table, and_, false, func, insert, not_, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from yilian.db import new_id, utcnow
+from yilian.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from yilian.fhir import searchparams as sp
+from yilian.fhir.models import (
+    FhirIdxDate,
+    FhirIdxQuantity,
+    FhirIdxReference,
+    FhirIdxString,
+    FhirIdxToken,
+    FhirResource,
+    FhirResourceVersion,
+)
+from yilian.fhir.validation import Gone, validate
+from yilian.security.actor import SYSTEM, Actor
+
+R = cast(Table, FhirResource.__table__)
+V = cast(Table, FhirResourceVersion.__table__)
+INDEX_TABLES = (FhirIdxToken, FhirIdxString, FhirIdxDate, FhirIdxReference, FhirIdxQuantity)
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 1000
+
+
+def instant(dt: datetime) -> str:
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_resource_id() -> str:
+    return str(uuid.uuid4())
+
+
+# --- writes ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Write:
+    resource: dict[str, Any]
+    method: str  # POST | PUT
+    existing_pk: uuid.UUID | None = None
+    existing_version: int = 0
+
+
+def _actor_name(actor: Actor | None) -> str:
+    return (actor or SYSTEM).username[:64]
+
+
+def _write_many(session: Session, writes: Sequence[_Write], actor: Actor | None) -> list[dict[str, Any]]:
+    """Insert/update resources, their version rows and index rows with a handful of bulk statements."""
+    if not writes:
+        return []
+    now = utcnow()
+    stamp = instant(now)
+    new_rows, version_rows, stale, pointer_updates = [], [], [], []
+    idx_rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in INDEX_TABLES}
+    out = []
+    for w in writes:
+        res = w.resource
+        version = w.existing_version + 1
+        res["meta"] = {**(res.get("meta") or {}), "versionId": str(version), "lastUpdated": stamp}
+        res_type, res_id = res["resourceType"], res["id"]
+        if w.existing_pk is None:
+            pk = new_id()
+            new_rows.append(
+                {"pk": pk, "res_type": res_type, "res_id": res_id, "version": 1, "last_updated": now, "deleted": False}
+            )
+        else:
+            pk = w.existing_pk
+            stale.append(pk)
+            pointer_updates.append({"b_pk": pk, "b_version": version, "b_now": now})
+        version_rows.append(
+            {
+                "resource_pk": pk,
+                "version": version,
+                "last_updated": now,
+                "deleted": False,
+                "method": w.method,
+                "actor": _actor_name(actor),
+                "resource": res,
+            }
+        )
+        _index_rows(idx_rows, pk, res)
+        out.append(res)
+    conn = session.connection()
+    if stale:
+        for table in INDEX_TABLES:
+            conn.execute(sa.delete(table).where(table.resource_pk.in_(stale)))
+        conn.execute(
+            sa.update(R)
+            .where(R.c.pk == sa.bindparam("b_pk"))
+            .values(version=sa.bindparam("b_version"), last_updated=sa.bindparam("b_now"), deleted=False),
+            pointer_updates,
+        )
+    _insert_rows(conn, R, new_rows)
+    _insert_rows(conn, V, version_rows)
+    for table, rows in idx_rows.items():
+        _insert_rows(conn, cast(Table, table.__table__), rows)
+    return out
+
+
+COPY_THRESHOLD = 64
+
+
+def _insert_rows(conn: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Many rows: PostgreSQL COPY (several times faster than INSERT); otherwise one executemany."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
+        conn.execute(insert(table), rows)
+        return
+    from psycopg.types.json import Jsonb
+
+    columns = list(rows[0])
+    json_cols = {c.name for c in table.columns if c.name in columns and c.type.__class__.__name__ in ("JSON", "JSONB")}
+    json_cols |= {c.name for c in table.columns if c.name == "resource"}
+    raw = conn.connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([Jsonb(row[c]) if c in json_cols and row[c] is not None else row[c] for c in columns])
+
+
+def _index_rows(acc: dict[Any, list[dict[str, Any]]], pk: uuid.UUID, res: dict[str, Any]) -> None:
+    rows = sp.extract(res)
+    t = res["resourceType"]
+    base = {"resource_pk": pk, "res_type": t}
+    acc[FhirIdxToken].extend({"pk": new_id(), **base, "param": p, "system": s, "code": c} for p, s, c in rows.tokens)
+    acc[FhirIdxString].extend(
+        {"pk": new_id(), **base, "param": p, "value_norm": n, "value_exact": e} for p, n, e in rows.strings
+    )
+    acc[FhirIdxDate].extend({"pk": new_id(), **base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates)
+    acc[FhirIdxReference].extend(
+        {"pk": new_id(), **base, "param": p, "target_type": tt, "target_id": ti} for p, tt, ti in rows.references
+    )
+    acc[FhirIdxQuantity].extend(
+        {"pk": new_id(), **base, "param": p, "value": v, "system": s, "code": c} for p, v, s, c in rows.quantities
+    )
+
+
+def _current_row(session: Session, res_type: str, res_id: str, *, lock: bool = False) -> Any:
+    stmt = select(R.c.pk, R.c.version, R.c.deleted, R.c.last_updated).where(
+        R.c.res_type == res_type, R.c.res_id == res_id
+    )
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).first()
+
+
+def create(
+    session: Session, resource: dict[str, Any], *, actor: Actor | None = None, keep_id: bool = False
+) -> dict[str, Any]:
+    """Store a new resource; the server assigns its id (unless keep_id and the given id is free)."""
+    resource = validate(copy.deepcopy(resource))
+    if not keep_id or not resource.get("id"):
+        resource["id"] = new_resource_id()
+    elif _current_row(session, resource["resourceType"], resource["id"]) is not None:
+        raise Conflict(
+            f"{resource['resourceType']}/{resource['id']} already exists", field=f"{resource['resourceType']}.id"
+        )
+    return _write_many(session, [_Write(resource, "POST")], actor)[0]
+
+
+def parse_etag(if_match: str) -> int:
+    text = if_match.strip()
+    text = text.removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f'If-Match must look like W/"3", not {if_match!r}', field="If-Match") from None
+
+
+def update(
+    session: Session,
+    res_type: str,
+    res_id: str,
+    resource: dict[str, Any],
+    *,
+    actor: Actor | None = None,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Replace the current version (or create the resource with this id). If-Match guards against lost updates."""
+    resource = copy.deepcopy(resource)
+    validate(resource, res_type)
+    if resource.get("id") is None:
+        raise BadRequest("the resource in a PUT must carry its id", field=f"{res_type}.id")
+    if resource["id"] != res_id:
+        raise BadRequest(f"the body's id {resource['id']!r} is not the URL's id {res_id!r}", field=f"{res_type}.id")
+    row = _current_row(session, res_type, res_id, lock=True)
+    if if_match is not None:
+        expected = parse_etag(if_match)
+        current = row.version if row is not None else 0
+        if expected != current:
+            raise PreconditionFailed(
+                f"{res_type}/{res_id} is at version {current}, not {expected}: read it again and re-apply your change",
+                field="If-Match",
+            )
+    write = _Write(resource, "PUT", row.pk if row else None, row.version if row else 0)
+    return _write_many(session, [write], actor)[0]
+
+
+def _content(resource: dict[str, Any] | None) -> dict[str, Any] | None:
+    if resource is None:
+        return None
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        out["meta"] = meta
+    return out
+
+
+def upsert(session: Session, resource: dict[str, Any], *, actor: Actor | None = None) -> dict[str, Any]:
+    """Create-or-update by resource["id"] for domain projections; no new version when the content is unchanged."""
+    if not resource.get("id"):
+        raise BadRequest("upsert needs the resource's id", field=f"{resource.get('resourceType')}.id")
+    resource = validate(copy.deepcopy(resource))
+    res_type, res_id = resource["resourceType"], resource["id"]
+    row = _current_row(session, res_type, res_id, lock=True)
+    if row is not None and not row.deleted:
+        current = session.execute(
+            select(V.c.resource).where(V.c.resource_pk == row.pk, V.c.version == row.version)
+        ).scalar()
+        if current is not None and _content(current) == _content(resource):
+            return cast(dict[str, Any], current)
+    write = _Write(resource, "PUT", row.pk if row else None, row.version if row else 0)
+    return _write_many(session, [write], actor)[0]
+
+
+def delete(session: Session, res_type: str, res_id: str, *, actor: Actor | None = None) -> None:
+    """Soft delete: a new version marked deleted; history keeps every earlier version; search no longer finds it."""
+    row = _current_row(session, res_type, res_id, lock=True)
+    if row is None:
+        raise NotFound(f"there is no {res_type}/{res_id}", field=f"{res_type}.id")
+    if row.deleted:
+        return
+    now = utcnow()
+    session.execute(
+        sa.update(R).where(R.c.pk == row.pk).values(version=row.version + 1, last_updated=now, deleted=True)
+    )
+    session.execute(
+        insert(V).values(
+            resource_pk=row.pk,
+            version=row.version + 1,
+            last_updated=now,
+            deleted=True,
+            method="DELETE",
+            actor=_actor_name(actor),
+            resource=None,
+        )
+    )
+    for table in INDEX_TABLES:
+        session.execute(sa.delete(table).where(table.resource_pk == row.pk))
+
+
+# --- reads -----------------------------------------------------------------------------------------------------------
+
+
+def read(session: Session, res_type: str, res_id: str) -> dict[str, Any]:
+    row = session.execute(
+        select(R.c.deleted, R.c.version, V.c.resource)
+        .join(V, and_(V.c.resource_pk == R.c.pk, V.c.version == R.c.version))
+        .where(R.c.res_type == res_type, R.c.res_id == res_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"there is no {res_type}/{res_id}", field=f"{res_type}.id")
+    if row.deleted:
+        raise Gone(f"{res_type}/{res_id} was deleted (its history is kept)", field=f"{res_type}.id")
+    return cast(dict[str, Any], row.resource)
+
+
+def exists(session: Session, res_type: str, res_id: str) -> bool:
+    row = _current_row(session, res_type, res_id)
+    return row is not None and not row.deleted
+
+
+def vread(session: Session, res_type: str, res_id: str, version: str | int) -> dict[str, Any]:
+    try:
+        vid = int(version)
+    except (TypeError, ValueError):
+        raise NotFound(f"{res_type}/{res_id} has no version {version!r}", field="versionId") from None
+    row = session.execute(
+        select(V.c.deleted, V.c.resource)
+        .join(R, V.c.resource_pk == R.c.pk)
+        .where(R.c.res_type == res_type, R.c.res_id == res_id, V.c.version == vid)
+    ).first()
+    if row is None:
+        raise NotFound(f"{res_type}/{res_id} has no version {vid}", field="versionId")
+    if row.deleted:
+        raise Gone(f"version {vid} of {res_type}/{res_id} is its deletion", field="versionId")
+    return cast(dict[str, Any], row.resource)
+
+
+@dataclass
+class HistoryEntry:
+    res_type: str
+    res_id: str
+    version: int
+    last_updated: datetime
+    method: str
+    deleted: bool
+    resource: dict[str, Any] | None
+
+
+def history(
+    session: Session,
+    res_type: str | None = None,
+    res_id: str | None = None,
+    *,
+    count: int = DEFAULT_COUNT,
+    offset: int = 0,
+    since: datetime | None = None,
+) -> tuple[list[HistoryEntry], int]:
+    """Versions newest first (instance, type or system level) and how many there are in all."""
+    where: list[ColumnElement[bool]] = []
+    if res_type:
+        where.append(R.c.res_type == res_type)
+    if res_id is not None:
+        where.append(R.c.res_id == res_id)
+        if _current_row(session, res_type or "", res_id) is None:
+            raise NotFound(f"there is no {res_type}/{res_id}", field=f"{res_type}.id")
+    if since is not None:
+        where.append(V.c.last_updated >= since)
+    base = select(R.c.res_type, R.c.res_id, V.c.version, V.c.last_updated, V.c.method, V.c.deleted, V.c.resource).join(
+        R, V.c.resource_pk == R.c.pk
+    )
+    total = session.execute(
+        select(func.count()).select_from(V.join(R, V.c.resource_pk == R.c.pk)).where(*where)
+    ).scalar_one()
+    rows = session.execute(
+        base.where(*where).order_by(V.c.last_updated.desc(), V.c.version.desc(), R.c.res_id).offset(offset).limit(count)
+    ).all()
+    return [
+        HistoryEntry(r.res_type, r.res_id, r.version, r.last_updated, r.method, r.deleted, r.resource) for r in rows
+    ], total
+
+
+# --- search ----------------------------------------------------------------------------------------------------------
+
+CONTROL = {
+    "_count",
+    "_offset",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_total",
+    "_elements",
+    "_format",
+    "_pretty",
+}
+
+
+@dataclass
+class SearchResult:
+    resources: list[dict[str, Any]]
+    total: int | None
+    includes: list[dict[str, Any]] = field(default_factory=list)
+    next_offset: int | None = None
+    offset: int = 0
+    count: int = DEFAULT_COUNT
+    warnings: list[str] = field(default_factory=list)
+    summary_count: bool = False
+
+
+def _int_param(name: str, value: str, low: int, high: int | None = None) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, not {value!r}", field=name) from None
+    if n < low or (high is not None and n > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadRequest(f"{name} must be {bound}, not {n}", field=name)
+    return n
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _split_values(value: str) -> list[str]:
+    # Commas mean OR; "\," is a literal comma.
+    parts, cur, i = [], "", 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value) and value[i + 1] in ",|$\\":
+            cur += value[i + 1]
+            i += 2
+            continue
+        if value[i] == ",":
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += value[i]
+        i += 1
+    parts.append(cur)
+    return [p for p in parts if p != ""]
+
+
+def _date_condition(low_col: Any, high_col: Any, prefix: str, lo: datetime, hi: datetime) -> ColumnElement[bool]:
+    if prefix == "eq" or prefix == "ap":
+        return and_(low_col >= lo, high_col <= hi)
+    if prefix == "ne":
+        return or_(low_col < lo, high_col > hi)
+    if prefix == "lt":
+        return low_col < lo
+    if prefix == "le":
+        return low_col <= hi
+    if prefix == "gt":
+        return high_col > hi
+    if prefix == "ge":
+        return high_col >= lo
+    if prefix == "sa":
+        return low_col > hi
+    if prefix == "eb":
+        return high_col < lo
+    raise BadRequest(f"unknown prefix {prefix}")
+
+
+def _number_range(name: str, text: str) -> tuple[float, float, float]:
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise BadRequest(f"{name}: {text!r} is not a number", field=name) from None
+    exponent = d.as_tuple().exponent
+    half = Decimal(5) * Decimal(10) ** (int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
+    return float(d), float(d - half), float(d + half)
+
+
+def _param_condition(res_type: str, param: sp.SearchParam, modifier: str, raw: str) -> ColumnElement[bool]:
+    """The condition on fhir_resource (R) for one parameter occurrence (values OR-ed)."""
+    name = param.name
+    values = _split_values(raw)
+    if not values:
+        raise BadRequest(f"{name} has no value", field=name)
+    if modifier == "missing":
+        table = _table_for(param.type)
+        has = R.c.pk.in_(select(table.resource_pk).where(table.res_type == res_type, table.param == name))
+        if raw not in ("true", "false"):
+            raise BadRequest(f"{name}:missing takes true or false", field=name)
+        return not_(has) if raw == "true" else has
+    if name == "_id":
+        return R.c.res_id.in_(values)
+    if name == "_lastUpdated":
+        conds = []
+        for v in values:
+            prefix, lo, hi = sp.parse_date_param(name, v)
+            conds.append(_date_condition(R.c.last_updated, R.c.last_updated, prefix, lo, hi))
+        return or_(*conds)
+    if param.type == "token":
+        t = FhirIdxToken
+        conds = []
+        for v in values:
+            if "|" in v:
+                system, _, code = v.partition("|")
+                if system and code:
+                    conds.append(and_(t.system == system, t.code == code))
+                elif code:
+                    conds.append(and_(t.system.is_(None), t.code == code))
+                elif system:
+                    conds.append(t.system == system)
+            else:
+                conds.append(t.code == v)
+        sub = select(t.resource_pk).where(t.res_type == res_type, t.param == name, or_(*conds))
+        if modifier == "not":
+            return R.c.pk.not_in(sub)
+        if modifier:
+            raise BadRequest(f"{name}:{modifier} is not supported (use :not or :missing)", field=name)
+        return R.c.pk.in_(sub)
+    if param.type == "string":
+        s = FhirIdxString
+        conds = []
+        for v in values:
+            if modifier == "exact":
+                conds.append(s.value_exact == v)
+            elif modifier == "contains":
+                conds.append(s.value_norm.like(f"%{_like_escape(sp.normalize(v))}%", escape="\\"))
+            elif modifier == "":
+                conds.append(s.value_norm.like(f"{_like_escape(sp.normalize(v))}%", escape="\\"))
+            else:
+                raise BadRequest(f"{name}:{modifier} is not supported (use :exact or :contains)", field=name)
+        return R.c.pk.in_(select(s.resource_pk).where(s.res_type == res_type, s.param == name, or_(*conds)))
+    if param.type == "date":
+        d = FhirIdxDate
+        conds = []
+        for v in values:
+            prefix, lo, hi = sp.parse_date_param(name, v)
+            conds.append(_date_condition(d.low, d.high, prefix, lo, hi))
+        return R.c.pk.in_(select(d.resource_pk).where(d.res_type == res_type, d.param == name, or_(*conds)))
+    if param.type == "reference":
+        r = FhirIdxReference
+        conds = []
+        for v in values:
+            target_type = modifier or None
+            if "/" in v:
+                parsed = sp.parse_reference(v)
+                if parsed is None:
+                    raise BadRequest(f"{name}: {v!r} is not a reference (use Type/id or id)", field=name)
+                target_type, target_id = parsed
+            else:
+                target_id = v
+            cond = r.target_id == target_id
+            if target_type:
+                cond = and_(cond, r.target_type.in_([target_type, ""]))
+            conds.append(cond)
+        return R.c.pk.in_(select(r.resource_pk).where(r.res_type == res_type, r.param == name, or_(*conds)))
+    if param.type in ("quantity", "number"):
+        q = FhirIdxQuantity
+        conds = []
+        for v in values:
+            prefix, rest = sp.split_prefix(v)
+            number, _, unit = rest.partition("|")
+            system, _, code = unit.partition("|")
+            value, qlo, qhi = _number_range(name, number)
+            cmp = {
+                "eq": and_(q.value >= qlo, q.value < qhi),
+                "ap": and_(q.value >= value * 0.9, q.value <= value * 1.1),
+                "ne": or_(q.value < qlo, q.value >= qhi),
+                "lt": q.value < value,
+                "le": q.value <= value,
+                "gt": q.value > value,
+                "ge": q.value >= value,
+                "sa": q.value > value,
+                "eb": q.value < value,
+            }[prefix]
+            if system:
+                cmp = and_(cmp, q.system == system)
+            if code:
+                cmp = and_(cmp, q.code == code)
+            conds.append(cmp)
+        return R.c.pk.in_(select(q.resource_pk).where(q.res_type == res_type, q.param == name, or_(*conds)))
+    raise BadRequest(f"{name} cannot be searched", field=name)
+
+
+def _table_for(param_type: str) -> Any:
+    return {
+        "token": FhirIdxToken,
+        "string": FhirIdxString,
+        "date": FhirIdxDate,
+        "reference": FhirIdxReference,
+        "quantity": FhirIdxQuantity,
+        "number": FhirIdxQuantity,
+    }.get(param_type, FhirIdxToken)
+
+
+def _sort_columns(res_type: str, spec: str) -> list[Any]:
+    known = sp.params_for(res_type)
+    cols: list[Any] = []
+    for item in [s.strip() for s in spec.split(",") if s.strip()]:
+        desc = item.startswith("-")
+        name = item.lstrip("-")
+        if name == "_lastUpdated":
+            col: Any = R.c.last_updated
+        elif name == "_id":
+            col = R.c.res_id
+        elif name in known and known[name].type in ("string", "date", "token", "quantity", "number"):
+            t = _table_for(known[name].type)
+            value = {"string": t.value_norm if known[name].type == "string" else None}.get(known[name].type)
+            if known[name].type == "date":
+                value = t.low
+            elif known[name].type == "token":
+                value = t.code
+            elif known[name].type in ("quantity", "number"):
+                value = t.value
+            agg = func.max(value) if desc else func.min(value)
+            col = select(agg).where(t.resource_pk == R.c.pk, t.param == name).correlate(R).scalar_subquery()
+        else:
+            raise BadRequest(f"cannot sort {res_type} by {name!r}", field="_sort")
+        cols.append(col.desc().nulls_last() if desc else col.asc().nulls_last())
+    return cols
+
+
+def search(
+    session: Session,
+    res_type: str,
+    params: Iterable[tuple[str, str]],
+    *,
+    strict: bool = False,
+) -> SearchResult:
+    """Search the current, non-deleted resources of one type. Unknown parameters are ignored with a warning (or
+    refused when strict). Results are ordered by the _sort keys, then by id, so that offsets page stably."""
+    params = list(params)
+    known = sp.params_for(res_type)
+    conditions: list[ColumnElement[bool]] = [R.c.res_type == res_type, R.c.deleted == false()]
+    warnings: list[str] = []
+    count, offset, sort, total_mode, summary_count = DEFAULT_COUNT, 0, "", "accurate", False
+    includes: list[str] = []
+    revincludes: list[str] = []
+    for key, value in params:
+        name, _, modifier = key.partition(":")
+        if name == "_count":
+            count = _int_param("_count", value, 0, MAX_COUNT)
+        elif name == "_offset":
+            offset = _int_param("_offset", value, 0)
+        elif name == "_sort":
+            sort = value
+        elif name == "_include":
+            includes.append(value)
+        elif name == "_revinclude":
+            revincludes.append(value)
+        elif name == "_summary":
+            summary_count = value == "count"
+        elif name == "_total":
+            if value not in ("none", "estimate", "accurate"):
+                raise BadRequest("_total is none, estimate or accurate", field="_total")
+            total_mode = value
+        elif name in CONTROL:
+            continue
+        elif name in known:
+            conditions.append(_param_condition(res_type, known[name], modifier, value))
+        else:
+            message = f"unknown search parameter {key!r} for {res_type}: ignored"
+            if strict:
+                raise BadRequest(f"unknown search parameter {key!r} for {res_type}", field=key)
+            warnings.append(message)
+    _check_includes(res_type, includes, revincludes)
+    where = and_(*conditions)
+    total = None
+    if summary_count or total_mode != "none":
+        total = session.execute(select(func.count()).select_from(R).where(where)).scalar_one()
+    if summary_count:
+        return SearchResult([], total, warnings=warnings, summary_count=True, count=0)
+    order = (
+        [*_sort_columns(res_type, sort), R.c.last_updated.asc(), R.c.res_id.asc()]
+        if sort
+        else [
+            R.c.last_updated.asc(),
+            R.c.res_id.asc(),
+        ]
+    )
+    stmt: Select[Any] = (
+        select(R.c.pk, V.c.resource)
+        .join(V, and_(V.c.resource_pk == R.c.pk, V.c.version == R.c.version))
+        .where(where)
+        .order_by(*order)
+        .offset(offset)
+        .limit(count + 1)
+    )
+    rows = session.execute(stmt).all()
+    has_more = len(rows) > count
+    rows = rows[:count]
+    resources = [r.resource for r in rows]
+    pks = [r.pk for r in rows]
+    included = _includes(session, res_type, pks, resources, includes, revincludes) if rows else []
+    return SearchResult(
+        resources,
+        total,
+        included,
+        offset + count if has_more else None,
+        offset,
+        count,
+        warnings,
+    )
+
+
+def _fetch_current(session: Session, refs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    by_type: dict[str, set[str]] = {}
+    for t, i in refs:
+        by_type.setdefault(t, set()).add(i)
+    out: list[dict[str, Any]] = []
+    for t, ids in by_type.items():
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), 500):
+            out.extend(
+                session.execute(
+                    select(V.c.resource)
+                    .join(R, and_(V.c.resource_pk == R.c.pk, V.c.version == R.c.version))
+                    .where(R.c.res_type == t, R.c.res_id.in_(id_list[start : start + 500]), R.c.deleted == false())
+                ).scalars()
+            )
+    return out
+
+
+def _check_includes(res_type: str, includes: list[str], revincludes: list[str]) -> None:
+    for spec in includes:
+        parts = spec.split(":")
+        if len(parts) < 2 or parts[0] != res_type:
+            raise BadRequest(f"_include={spec}: use {res_type}:<reference parameter>[:<target type>]", field="_include")
+        param = sp.params_for(res_type).get(parts[1])
+        if param is None or param.type != "reference":
+            raise BadRequest(
+                f"_include={spec}: {parts[1]} is not a reference parameter of {res_type}", field="_include"
+            )
+    for spec in revincludes:
+        parts = spec.split(":")
+        param = sp.params_for(parts[0]).get(parts[1]) if len(parts) >= 2 else None
+        if param is None or param.type != "reference":
+            raise BadRequest(f"_revinclude={spec}: use <Type>:<reference parameter>", field="_revinclude")
+
+
+def _includes(
+    session: Session,
+    res_type: str,
+    pks: list[uuid.UUID],
+    resources: list[dict[str, Any]],
+    includes: list[str],
+    revincludes: list[str],
+) -> list[dict[str, Any]]:
+    seen = {(r["resourceType"], r["id"]) for r in resources}
+    wanted: list[tuple[str, str]] = []
+    for spec in includes:
+        parts = spec.split(":")
+        ref = FhirIdxReference
+        stmt = select(ref.target_type, ref.target_id).where(ref.resource_pk.in_(pks), ref.param == parts[1])
+        if len(parts) > 2:
+            stmt = stmt.where(ref.target_type == parts[2])
+        for tt, ti in session.execute(stmt):
+            if tt and (tt, ti) not in seen:
+                wanted.append((tt, ti))
+    ids = [r["id"] for r in resources]
+    for spec in revincludes:
+        parts = spec.split(":")
+        ref = FhirIdxReference
+        rows = session.execute(
+            select(R.c.res_type, R.c.res_id)
+            .join(ref, ref.resource_pk == R.c.pk)
+            .where(
+                ref.res_type == parts[0],
+                ref.param == parts[1],
+                ref.target_id.in_(ids),
+                ref.target_type.in_([res_type, ""]),
+                R.c.deleted == false(),
+            )
+            .limit(MAX_COUNT * 10)
+        )
+        wanted.extend((t, i) for t, i in rows if (t, i) not in seen)
+    return [r for r in _fetch_current(session, dict.fromkeys(wanted)) if (r["resourceType"], r["id"]) not in seen]
+
+
+def everything(session: Session, patient_id: str, *, count: int = MAX_COUNT, offset: int = 0) -> SearchResult:
+    """Patient/$everything: the patient and every resource whose patient/subject reference points at them."""
+    read(session, "Patient", patient_id)  # 404/410 before anything else
+    ref = FhirIdxReference
+    compartment = R.c.pk.in_(
+        select(ref.resource_pk).where(
+            ref.target_id == patient_id, ref.target_type.in_(["Patient", ""]), ref.param == "patient"
+        )
+    )
+    where = and_(or_(and_(R.c.res_type == "Patient", R.c.res_id == patient_id), compartment), R.c.deleted == false())
+    total = session.execute(select(func.count()).select_from(R).where(where)).scalar_one()
+    rows = (
+        session.execute(
+            select(V.c.resource)
+            .join(R, and_(V.c.resource_pk == R.c.pk, V.c.version == R.c.version))
+            .where(where)
+            .order_by((R.c.res_type != "Patient"), R.c.res_type, R.c.last_updated, R.c.res_id)
+            .offset(offset)
+            .limit(count + 1)
+        )
+        .scalars()
+        .all()
+    )
+    more = len(rows) > count
+    return SearchResult(
+        list(rows[:count]), total, next_offset=offset + count if more else None, offset=offset, count=count
+    )
+
+
+def find_existing(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Current rows for (type, id) pairs, in a few queries (bulk import asks for hundreds at a time)."""
+    out: dict[tuple[str, str], Any] = {}
+    by_type: dict[str, list[str]] = {}
+    for t, i in keys:
+        by_type.setdefault(t, []).append(i)
+    for t, ids in by_type.items():
+        for start in range(0, len(ids), 500):
+            for row in session.execute(
+                select(R.c.pk, R.c.res_id, R.c.version, R.c.deleted).where(
+                    R.c.res_type == t, R.c.res_id.in_(ids[start : start + 500])
+                )
+            ):
+                out[(t, row.res_id)] = row
+    return out
+
+
+def bulk_put(
+    session: Session, resources: Sequence[dict[str, Any]], *, actor: Actor | None = None
+) -> list[dict[str, Any]]:
+    """Write already-validated resources that carry their ids (create or new version), with bulk statements."""
+    existing = find_existing(session, [(r["resourceType"], r["id"]) for r in resources])
+    writes: list[_Write] = []
+    seen: set[tuple[str, str]] = set()
+    for res in resources:
+        key = (res["resourceType"], res["id"])
+        if key in seen:  # the same resource twice in one batch: keep the last
+            writes = [w for w in writes if (w.resource["resourceType"], w.resource["id"]) != key]
+        seen.add(key)
+        row = existing.get(key)
+        writes.append(_Write(res, "PUT", row.pk if row else None, row.version if row else 0))
+    return _write_many(session, writes, actor)
+
+
+def patient_of(resource: dict[str, Any]) -> str | None:
+    """ "Patient/<id>" when the resource is a patient's data (itself a Patient or in a patient's compartment)."""
+    res_type = resource.get("resourceType", "")
+    if res_type == "Patient":
+        return f"Patient/{resource.get('id')}"
+    param = sp.REGISTRY.get(res_type, {}).get("patient")
+    if param is None:
+        return None
+    for path in param.paths:
+        for value in sp.walk(resource, path):
+            for tt, ti in sp.reference_values(value, "Patient"):
+                if tt == "Patient":
+                    return f"Patient/{ti}"
+    return None
+
+
+__all__ = [
+    "SearchResult",
+    "bulk_put",
+    "create",
+    "delete",
+    "everything",
+    "history",
+    "read",
+    "search",
+    "update",
+    "upsert",
+    "vread",
+]
+
+
+def upsert_many(session: Session, resources: Sequence[dict[str, Any]], *, actor: Actor | None = None) -> int:
+    """`upsert` for many resources at once (registry projections): a few queries, unchanged ones skipped.
+
+    Returns how many resources got a new version."""
+    checked = []
+    for resource in resources:
+        if not resource.get("id"):
+            raise BadRequest("upsert needs the resource's id", field=f"{resource.get('resourceType')}.id")
+        checked.append(validate(copy.deepcopy(resource)))
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for res in checked:  # the same resource twice: the last one wins
+        latest[(res["resourceType"], res["id"])] = res
+    existing = find_existing(session, list(latest))
+    live = [row.pk for row in existing.values() if not row.deleted]
+    current: dict[uuid.UUID, Any] = {}
+    for start in range(0, len(live), 500):
+        chunk = live[start : start + 500]
+        current.update(
+            session.execute(
+                select(V.c.resource_pk, V.c.resource)
+                .join(R, and_(V.c.resource_pk == R.c.pk, V.c.version == R.c.version))
+                .where(R.c.pk.in_(chunk))
+            ).all()
+        )
+    writes = []
+    for key, res in latest.items():
+        row = existing.get(key)
+        if row is not None and not row.deleted and _content(current.get(row.pk)) == _content(res):
+            continue
+        writes.append(_Write(res, "PUT", row.pk if row else None, row.version if row else 0))
+    _write_many(session, writes, actor)
+    return len(writes)

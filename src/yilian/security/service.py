@@ -1,0 +1,101 @@
+"""Use cases for people and access: create users, sign in, resolve the actor of a request."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yilian.errors import Conflict, Invalid, NotFound, Unauthorized
+from yilian.security import audit
+from yilian.security.actor import SYSTEM, Actor, enrich
+from yilian.security.models import User
+from yilian.security.passwords import hash_password, verify_password
+from yilian.security.roles import FACILITY_ROLES, JURISDICTION_ROLES, Role
+
+USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+    facility_id: uuid.UUID | None = None,
+    division_code: str | None = None,
+    lang: str = "zh",
+    actor: Actor = SYSTEM,
+) -> User:
+    """Create a user. The caller (service of the network domain, CLI) has checked that the facility/division exists."""
+    if not USERNAME.match(username):
+        raise Invalid(
+            "username: 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter", field="username"
+        )
+    try:
+        role_enum = Role(role)
+    except ValueError:
+        raise Invalid(f"role must be one of {', '.join(r.value for r in Role)}", field="role") from None
+    if len(password) < 8:
+        raise Invalid("password must have at least 8 characters", field="password")
+    if role_enum in FACILITY_ROLES and facility_id is None:
+        raise Invalid(f"a {role_enum.value} works at a facility: give its id", field="facility_id")
+    if role_enum in JURISDICTION_ROLES and not division_code:
+        raise Invalid(f"a {role_enum.value} is tied to a jurisdiction: give its division code", field="division_code")
+    if lang not in ("zh", "en"):
+        raise Invalid("lang must be zh or en", field="lang")
+    if session.scalar(select(func.count()).select_from(User).where(User.username == username)):
+        raise Conflict(f"user {username} already exists", field="username")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        role=role_enum.value,
+        facility_id=facility_id,
+        division_code=division_code,
+        password_hash=hash_password(password),
+        lang=lang,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.create", resource=f"User/{user.id}", detail={"username": username, "role": role})
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user named {username}", field="username")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.role, User.username)))
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        raise Unauthorized("wrong username or password")
+    return user
+
+
+def actor_for(session: Session, username: str) -> Actor:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise Unauthorized("the user of this token no longer exists or is disabled")
+    return enrich(session, actor_from_user(user))
+
+
+def actor_from_user(user: User) -> Actor:
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        display_name=user.display_name,
+        facility_id=user.facility_id,
+        division_code=user.division_code,
+        lang=user.lang,
+    )

@@ -1,0 +1,38 @@
+"""Signed bearer tokens (API) and session cookies (UI): both are short JWTs naming the user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+
+from yilian.config import get_settings
+from yilian.db import utcnow
+from yilian.errors import Unauthorized
+
+ALGORITHM = "HS256"
+
+
+def issue(username: str, *, kind: str = "api", hours: int | None = None) -> str:
+    settings = get_settings()
+    now = utcnow()
+    claims = {
+        "sub": username,
+        "kind": kind,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=hours or settings.token_hours)).timestamp()),
+    }
+    return jwt.encode(claims, settings.resolved_secret_key(), algorithm=ALGORITHM)
+
+
+def username_from(token: str) -> str:
+    try:
+        claims = jwt.decode(token, get_settings().resolved_secret_key(), algorithms=[ALGORITHM])
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the token has expired; sign in again or run `yilian token --user NAME`") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("the token is not valid") from exc
+    sub = claims.get("sub")
+    if not isinstance(sub, str):
+        raise Unauthorized("the token names no user")
+    return sub
