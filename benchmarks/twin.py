@@ -28,7 +28,9 @@ CITY = "1410"
 def bench(label: str, region: list[str], *, scale: float, replications: int, workers: int) -> dict[str, float]:
     sc = scenarios.load("baseline-linfen")
     started = time.perf_counter()
-    world, per_rep, timing = scenarios.run(sc, years=1.0, replications=replications, seed=1, scale=scale, region=region, workers=workers)
+    world, per_rep, timing = scenarios.run(
+        sc, years=1.0, replications=replications, seed=1, scale=scale, region=region, workers=workers
+    )
     wall = time.perf_counter() - started
     visits = per_rep[0]["region"]["visits_per_person_year"] * world.region.n_residents
     out = {

@@ -13,49 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
+from support.databases import create_database, make_database
 from yilian import db, migrations
 from yilian.config import get_settings
-
-PG_ADMIN_URL = os.environ.get("YILIAN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def backend() -> str:
-    return os.environ.get("YILIAN_TEST_DB", "sqlite")
-
-
-def _create_database(tmp_root: Path, name: str) -> tuple[str, object]:
-    """Make an empty database; return its URL and a function that drops it."""
-    if backend() == "postgresql":
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
-            admin.dispose()
-            if os.environ.get("CI") == "true":
-                pytest.exit(f"PostgreSQL is required in CI and unreachable at {PG_ADMIN_URL}: {exc}", returncode=3)
-            pytest.exit(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}", returncode=3)
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-        def drop() -> None:
-            db.reset_engines()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-        return url, drop
-    path = tmp_root / f"{name}.db"
-    return f"sqlite:///{path}", lambda: None
-
-
-def make_database(tmp_root: Path, label: str) -> tuple[Engine, object]:
-    name = f"yilian_t_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    url, drop = _create_database(tmp_root, name)
-    engine = db.get_engine(url)
-    migrations.upgrade(engine)
-    return engine, drop
 
 
 @pytest.fixture(scope="session")
@@ -134,8 +96,8 @@ class DemoSite:
     """The demo region built by `yilian demo --no-serve` into its own database, served by `yilian serve` in a child
     process: exactly what a newcomer runs, on a real port."""
 
-    def __init__(self, url: str, db_url: str, env: dict[str, str], proc: object):
-        self.url, self.db_url, self.env, self.proc = url, db_url, env, proc
+    def __init__(self, url: str, db_url: str, env: dict[str, str], proc: object, log: Path):
+        self.url, self.db_url, self.env, self.proc, self.log = url, db_url, env, proc, log
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +111,7 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
 
     root = tmp_path_factory.mktemp("demo")
     name = f"yilian_t_demo_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    db_url, drop = _create_database(root, name)
+    db_url, drop = create_database(root, name)
     env = {**os.environ, "YILIAN_DATABASE_URL": db_url, "YILIAN_DATA_DIR": str(root)}
     cli = [sys.executable, "-m", "yilian"]
     built = subprocess.run([*cli, "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=600)
@@ -159,7 +121,11 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The server's log goes to a file: an unread pipe would fill up and stall the server.
+    log = root / "serve.log"
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -170,8 +136,8 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
             time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail(f"yilian serve did not come up: {proc.stdout.read().decode() if proc.stdout else ''}")
-    yield DemoSite(url, db_url, env, proc)
+        pytest.fail(f"yilian serve did not come up: {log.read_text(errors='replace')}")
+    yield DemoSite(url, db_url, env, proc, log)
     proc.terminate()
     proc.wait(timeout=10)
     drop()  # type: ignore[operator]

@@ -20,6 +20,7 @@ from yilian.patients import cli as patients_cli
 from yilian.security import service as security_service
 from yilian.security import tokens
 from yilian.security.roles import Role
+from yilian.twin import cli as twin_cli
 
 app = typer.Typer(no_args_is_help=True, help="Yilian 医联: the tiered, integrated health network platform.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -30,6 +31,7 @@ app.add_typer(network_cli.app, name="network")
 app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(patients_cli.app, name="patients")
 app.add_typer(analytics_cli.app, name="views")
+app.add_typer(twin_cli.app, name="twin")
 
 err = Console(stderr=True)
 

@@ -23,12 +23,14 @@ def test_it_shows_a_city_official_the_linfen_network_with_its_map(page, demo_sit
     page.wait_for_function("document.querySelector('[data-testid=facility-map] canvas') !== null")
     shot("official-home")
     # Drill down from the city to one of its counties.
-    page.get_by_role("link", name="洪洞县").first.click()
+    page.get_by_role("link", name="洪洞县", exact=True).click()
     assert "洪洞县" in page.get_by_test_id("network-overview").inner_text()
     assert int(page.get_by_test_id("facility-count").inner_text().replace(",", "")) < facilities
 
 
-def test_it_shows_a_village_doctor_their_clinic_and_consortium_but_not_the_commission_view(page, demo_site, shot) -> None:  # type: ignore[no-untyped-def]
+def test_it_shows_a_village_doctor_their_clinic_and_consortium_but_not_the_commission_view(
+    page, demo_site, shot
+) -> None:  # type: ignore[no-untyped-def]
     sign_in(page, demo_site.url, "village")
     assert "村卫生室" in page.get_by_test_id("my-facility").inner_text()
     assert "医疗集团" in page.get_by_test_id("my-consortia").inner_text()

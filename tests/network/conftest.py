@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from conftest import make_database
+from support.databases import make_database
 from yilian.db import unit_of_work
 from yilian.network import demo, service
 from yilian.network.schemas import LoadReport
@@ -20,7 +20,9 @@ class Built:
     region: demo.DemoRegion
 
 
-def _build(tmp_path_factory: pytest.TempPathFactory, label: str, province: str, city: str, seed: int) -> Iterator[Built]:
+def _build(
+    tmp_path_factory: pytest.TempPathFactory, label: str, province: str, city: str, seed: int
+) -> Iterator[Built]:
     eng, drop = make_database(tmp_path_factory.mktemp(label), label)
     with unit_of_work(eng) as session:
         region = demo.build_region(session, province=province, city=city, seed=seed, project_fhir=False)

@@ -40,11 +40,16 @@ def test_it_writes_nothing_the_second_time(shanxi) -> None:
         again = service.load_divisions(session, "14")
     assert again.inserted == 0 and again.updated == 0
     assert again.unchanged == shanxi.inserted
-    assert again.lines() == [line.replace(f"{shanxi.inserted} new, 0 updated, 0 unchanged", f"0 new, 0 updated, {shanxi.inserted} unchanged") for line in shanxi.lines()]
+    assert again.lines() == [
+        line.replace(f"{shanxi.inserted} new, 0 updated, 0 unchanged", f"0 new, 0 updated, {shanxi.inserted} unchanged")
+        for line in shanxi.lines()
+    ]
 
 
 def test_it_accounts_for_every_county_and_every_census_row(shanxi) -> None:
-    counties = [r for r in service.read_region_csv("counties.csv") if r["code"].startswith("14") and r["name"] != "市辖区"]
+    counties = [
+        r for r in service.read_region_csv("counties.csv") if r["code"].startswith("14") and r["name"] != "市辖区"
+    ]
     joined = shanxi.census_joined + len(shanxi.census_joined_by_name)
     assert joined + len(shanxi.counties_without_census) == len(counties)
     census_counties = {

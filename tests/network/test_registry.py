@@ -12,13 +12,23 @@ from yilian.errors import Conflict, Forbidden, Invalid, NotFound
 from yilian.fhir import store
 from yilian.network import service
 from yilian.network.models import Division
-from yilian.network.schemas import ConsortiumIn, ConsortiumPatch, FacilityIn, FacilityPatch, GridIn, PostingIn, PractitionerIn
+from yilian.network.schemas import (
+    ConsortiumIn,
+    ConsortiumPatch,
+    FacilityIn,
+    FacilityPatch,
+    GridIn,
+    PostingIn,
+    PractitionerIn,
+)
 from yilian.security.actor import Actor, enrich
 from yilian.security.roles import Role
 
 
 def _facility(session, code: str, division: str, level: str = "township_centre", **kw) -> uuid.UUID:
-    data = FacilityIn(code=code, name=f"测试{code}", level=level, division_code=division, beds=20, doctors=5, nurses=6, **kw)
+    data = FacilityIn(
+        code=code, name=f"测试{code}", level=level, division_code=division, beds=20, doctors=5, nurses=6, **kw
+    )
     return service.create_facility(session, data).id
 
 
@@ -27,10 +37,10 @@ def _townships(session, county: str) -> list[str]:
 
 
 def test_it_refuses_a_facility_in_an_unknown_division_naming_the_field(shanxi) -> None:
-    with unit_of_work() as session, pytest.raises(NotFound) as info:
+    with pytest.raises(NotFound) as info, unit_of_work() as session:
         _facility(session, "X1", "149999")
     assert info.value.field == "division_code"
-    with unit_of_work() as session, pytest.raises(Conflict) as dup:
+    with pytest.raises(Conflict) as dup, unit_of_work() as session:
         _facility(session, "X2", "141024")
         _facility(session, "X2", "141024")
     assert dup.value.field == "code"
@@ -39,7 +49,11 @@ def test_it_refuses_a_facility_in_an_unknown_division_naming_the_field(shanxi) -
 def test_it_registers_a_facility_and_projects_it_into_the_fhir_store(shanxi) -> None:
     with unit_of_work() as session:
         fid = _facility(
-            session, "141024-H01", "141024", level="county_hospital", departments=["心血管内科", "急诊科"],
+            session,
+            "141024-H01",
+            "141024",
+            level="county_hospital",
+            departments=["心血管内科", "急诊科"],
             capabilities=["chest_pain_centre", "stroke_centre"],
         )
     with unit_of_work() as session:
@@ -63,11 +77,15 @@ def test_it_refuses_a_consortium_whose_lead_is_not_a_member(shanxi) -> None:
     with unit_of_work() as session:
         lead = _facility(session, "L1", "141024", level="county_hospital")
         town = _facility(session, "T1", _townships(session, "141024")[0])
-    with unit_of_work() as session, pytest.raises(Invalid) as info:
+    with pytest.raises(Invalid) as info, unit_of_work() as session:
         service.create_consortium(
             session,
-            ConsortiumIn(name="洪洞县医疗集团", form="county_medical_community", lead_facility_id=str(lead),
-                         members=[{"facility_id": str(town)}]),
+            ConsortiumIn(
+                name="洪洞县医疗集团",
+                form="county_medical_community",
+                lead_facility_id=str(lead),
+                members=[{"facility_id": str(town)}],
+            ),
         )
     assert info.value.field == "lead_facility_id"
 
@@ -77,23 +95,31 @@ def test_it_keeps_a_county_medical_community_inside_its_county(shanxi) -> None:
         lead = _facility(session, "L1", "141024", level="county_hospital")
         inside = _facility(session, "T1", _townships(session, "141024")[0])
         outside = _facility(session, "T2", _townships(session, "141021")[0])
-    with unit_of_work() as session, pytest.raises(Invalid) as info:
+    with pytest.raises(Invalid) as info, unit_of_work() as session:
         service.create_consortium(
             session,
-            ConsortiumIn(name="洪洞县医疗集团", form="county_medical_community", lead_facility_id="L1",
-                         members=[{"facility_id": "L1"}, {"facility_id": "T1"}, {"facility_id": "T2"}]),
+            ConsortiumIn(
+                name="洪洞县医疗集团",
+                form="county_medical_community",
+                lead_facility_id="L1",
+                members=[{"facility_id": "L1"}, {"facility_id": "T1"}, {"facility_id": "T2"}],
+            ),
         )
     assert info.value.field == "members" and "测试T2" in info.value.message
     with unit_of_work() as session:
         c = service.create_consortium(
             session,
-            ConsortiumIn(name="洪洞县医疗集团", form="county_medical_community", lead_facility_id="L1",
-                         members=[{"facility_id": "L1"}, {"facility_id": "T1"}]),
+            ConsortiumIn(
+                name="洪洞县医疗集团",
+                form="county_medical_community",
+                lead_facility_id="L1",
+                members=[{"facility_id": "L1"}, {"facility_id": "T1"}],
+            ),
         )
         cid = c.id
-    with unit_of_work() as session, pytest.raises(Invalid):
+    with pytest.raises(Invalid), unit_of_work() as session:
         service.update_consortium(session, cid, ConsortiumPatch(add_members=[{"facility_id": "T2"}]))
-    with unit_of_work() as session, pytest.raises(Invalid) as removing_lead:
+    with pytest.raises(Invalid) as removing_lead, unit_of_work() as session:
         service.update_consortium(session, cid, ConsortiumPatch(remove_members=["L1"]))
     assert removing_lead.value.field == "lead_facility_id"
     with unit_of_work() as session:
@@ -114,24 +140,38 @@ def test_it_refuses_a_township_in_two_grids_and_reports_the_gaps(shanxi) -> None
         groups = [
             service.create_consortium(
                 session,
-                ConsortiumIn(name=f"城市医疗集团{i}", form="urban_medical_group", lead_facility_id=code,
-                             members=[{"facility_id": code}]),
+                ConsortiumIn(
+                    name=f"城市医疗集团{i}",
+                    form="urban_medical_group",
+                    lead_facility_id=code,
+                    members=[{"facility_id": code}],
+                ),
             ).id
             for i, code in enumerate(("C1", "C2"))
         ]
-        service.create_grid(session, GridIn(city_code="1410", name="第1网格", consortium_id=groups[0], township_codes=yaodu[:3]))
-    with unit_of_work() as session, pytest.raises(Conflict) as info:
+        service.create_grid(
+            session, GridIn(city_code="1410", name="第1网格", consortium_id=groups[0], township_codes=yaodu[:3])
+        )
+    with pytest.raises(Conflict) as info, unit_of_work() as session:
         service.create_grid(
             session, GridIn(city_code="1410", name="第2网格", consortium_id=groups[1], township_codes=yaodu[2:5])
         )
     assert info.value.field == "township_codes" and yaodu[2] in info.value.message
-    with unit_of_work() as session, pytest.raises(Invalid) as not_in_city:
+    with pytest.raises(Invalid) as not_in_city, unit_of_work() as session:
         service.create_grid(
-            session, GridIn(city_code="1410", name="第3网格", consortium_id=groups[1], township_codes=_townships(session, "140105")[:1])
+            session,
+            GridIn(
+                city_code="1410",
+                name="第3网格",
+                consortium_id=groups[1],
+                township_codes=_townships(session, "140105")[:1],
+            ),
         )
     assert not_in_city.value.field == "township_codes"
     with unit_of_work() as session:
-        service.create_grid(session, GridIn(city_code="141000", name="第2网格", consortium_id=groups[1], township_codes=yaodu[3:5]))
+        service.create_grid(
+            session, GridIn(city_code="141000", name="第2网格", consortium_id=groups[1], township_codes=yaodu[3:5])
+        )
         partition = service.grid_partition(session, "1410")
     assert [g.name for g in partition.grids] == ["第1网格", "第2网格"]
     assert [c for c, _ in partition.gaps] == yaodu[5:]
@@ -142,13 +182,14 @@ def test_it_records_practitioners_with_a_home_and_postings_elsewhere(shanxi) -> 
         city = _facility(session, "C1", "141002", level="tertiary")
         county = _facility(session, "L1", "141024", level="county_hospital")
         p = service.create_practitioner(
-            session, PractitionerIn(name="周建国", gender="male", title="chief", specialty="心血管内科", home_facility_id="C1")
+            session,
+            PractitionerIn(name="周建国", gender="male", title="chief", specialty="心血管内科", home_facility_id="C1"),
         )
         pid = p.id
-    with unit_of_work() as session, pytest.raises(Invalid) as home:
+    with pytest.raises(Invalid) as home, unit_of_work() as session:
         service.add_posting(session, pid, PostingIn(facility_id="C1"))
     assert home.value.field == "facility_id"
-    with unit_of_work() as session, pytest.raises(Invalid) as backwards:
+    with pytest.raises(Invalid) as backwards, unit_of_work() as session:
         service.add_posting(session, pid, PostingIn(facility_id="L1", start="2024-05-01", end="2024-04-01"))
     assert backwards.value.field == "end"
     with unit_of_work() as session:
@@ -162,7 +203,7 @@ def test_it_records_practitioners_with_a_home_and_postings_elsewhere(shanxi) -> 
     assert {r.facility_id for r in out.roles} == {city, county}
     assert [x.name for x in at_county.items] == ["周建国"] and detail.postings_in == 1
     assert resource["name"][0]["text"] == "周建国"
-    with unit_of_work() as session, pytest.raises(NotFound) as info:
+    with pytest.raises(NotFound) as info, unit_of_work() as session:
         service.create_practitioner(
             session, PractitionerIn(name="李", gender="female", title="resident", home_facility_id="nope")
         )
@@ -176,8 +217,12 @@ def test_it_tells_scope_rules_which_consortia_a_facility_user_belongs_to(shanxi)
         town = _facility(session, "T1", town_code)
         c = service.create_consortium(
             session,
-            ConsortiumIn(name="洪洞县医疗集团", form="county_medical_community", lead_facility_id="L1",
-                         members=[{"facility_id": "L1"}, {"facility_id": "T1"}]),
+            ConsortiumIn(
+                name="洪洞县医疗集团",
+                form="county_medical_community",
+                lead_facility_id="L1",
+                members=[{"facility_id": "L1"}, {"facility_id": "T1"}],
+            ),
         )
         cid = c.id
     service_actor = Actor(user_id=None, username="li", role=Role.CONSORTIUM_ADMIN, facility_id=lead)
@@ -190,15 +235,15 @@ def test_it_tells_scope_rules_which_consortia_a_facility_user_belongs_to(shanxi)
     with unit_of_work() as session:
         service.update_facility(session, town, FacilityPatch(beds=30), actor=enriched)
         other = _facility(session, "T9", _townships(session, "141021")[0])
-    with unit_of_work() as session, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), unit_of_work() as session:
         service.update_facility(session, other, FacilityPatch(beds=30), actor=enriched)
     village_doctor = Actor(user_id=None, username="wang", role=Role.VILLAGE_DOCTOR, facility_id=town)
-    with unit_of_work() as session, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), unit_of_work() as session:
         _facility_as(session, village_doctor)
     official = Actor(user_id=None, username="sun", role=Role.COMMISSION_OFFICIAL, division_code="141000")
     with unit_of_work() as session:
         _facility_as(session, official)
-    with unit_of_work() as session, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), unit_of_work() as session:
         service.create_facility(
             session, FacilityIn(code="TY1", name="太原某医院", level="tertiary", division_code="140105"), actor=official
         )
@@ -206,5 +251,7 @@ def test_it_tells_scope_rules_which_consortia_a_facility_user_belongs_to(shanxi)
 
 def _facility_as(session, actor: Actor) -> None:
     service.create_facility(
-        session, FacilityIn(code=f"N-{actor.username}", name="新卫生院", level="township_centre", division_code="141024"), actor=actor
+        session,
+        FacilityIn(code=f"N-{actor.username}", name="新卫生院", level="township_centre", division_code="141024"),
+        actor=actor,
     )

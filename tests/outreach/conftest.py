@@ -1,10 +1,10 @@
-"""Fixtures for the outreach tests (the region itself is in roster_region.py, importable by the tests)."""
+"""Fixtures for the outreach tests (the region itself is in tests/support/roster_region.py)."""
 
 from __future__ import annotations
 
 import pytest
-from roster_region import laixi_region
 
+from support.roster_region import laixi_region
 from yilian.outreach.schemas import Problem
 
 

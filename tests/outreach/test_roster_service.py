@@ -33,7 +33,9 @@ def dec(day: int) -> date:
 @pytest.fixture
 def laixi(clean_db: Engine) -> Iterator[Laixi]:
     with unit_of_work() as s:
-        s.add_all([Division(code="3702", name="青岛市", level="city"), Division(code="370285", name="莱西市", level="county")])
+        s.add_all(
+            [Division(code="3702", name="青岛市", level="city"), Division(code="370285", name="莱西市", level="county")]
+        )
         s.flush()
         for code, name, level, division, lon, lat in [
             ("QDSL", "青岛市市立医院", "tertiary", "3702", 120.38, 36.07),
@@ -50,13 +52,19 @@ def laixi(clean_db: Engine) -> Iterator[Laixi]:
                     PractitionerIn(name=name, gender=g, title="chief", specialty=spec, home_facility_id="QDSL"),
                 ).id
             )
-            for name, g, spec in [("张三", "male", "cardiology"), ("李四", "female", "neurology"), ("王五", "male", "orthopaedics")]
+            for name, g, spec in [
+                ("张三", "male", "cardiology"),
+                ("李四", "female", "neurology"),
+                ("王五", "male", "orthopaedics"),
+            ]
         }
         programme = service.create_programme(
             s, ProgrammeIn(name="市立医院—莱西专家下沉", sending_facility="QDSL", receiving_facilities=["LXRM", "LXZY"])
         )
         pid = str(programme.id)
-        service.add_posting(s, pid, PostingIn(practitioner_id=people["张三"], facility="LXRM", kind=PostingKind.RESIDENT))
+        service.add_posting(
+            s, pid, PostingIn(practitioner_id=people["张三"], facility="LXRM", kind=PostingKind.RESIDENT)
+        )
         service.add_posting(
             s,
             pid,
@@ -73,7 +81,9 @@ def laixi(clean_db: Engine) -> Iterator[Laixi]:
         )
         service.mark_days(s, people["张三"], [dec(9)], "home_duty")
         service.mark_days(s, people["李四"], [dec(d) for d in range(1, 32) if dec(d).weekday() < 3], "home_duty")
-        service.mark_days(s, people["王五"], [dec(d) for d in range(1, 32) if dec(d).weekday() in (0, 1, 3)], "home_duty")
+        service.mark_days(
+            s, people["王五"], [dec(d) for d in range(1, 32) if dec(d).weekday() in (0, 1, 3)], "home_duty"
+        )
         service.set_demand(s, pid, DemandIn(facility="LXRM", specialty="cardiology", sessions=5))
         service.set_demand(s, pid, DemandIn(facility="LXZY", specialty="neurology", sessions=2))
         service.set_demand(s, pid, DemandIn(facility="LXZY", specialty="orthopaedics", sessions=1))
@@ -119,23 +129,25 @@ def test_it_keeps_locked_entries_and_explains_a_lock_that_costs_a_visit(laixi: L
 
 
 def test_it_refuses_postings_that_cannot_be_rostered(laixi: Laixi) -> None:
-    with unit_of_work() as s, pytest.raises(Invalid) as bad_rule:
+    with pytest.raises(Invalid) as bad_rule, unit_of_work() as s:
         service.add_posting(
             s,
             laixi.programme_id,
-            PostingIn(practitioner_id=laixi.zhang, facility="LXZY", kind=PostingKind.RECURRING, recurrence="every full moon"),
+            PostingIn(
+                practitioner_id=laixi.zhang, facility="LXZY", kind=PostingKind.RECURRING, recurrence="every full moon"
+            ),
         )
     assert bad_rule.value.field == "recurrence"
-    with unit_of_work() as s, pytest.raises(Invalid) as outside:
+    with pytest.raises(Invalid) as outside, unit_of_work() as s:
         service.add_posting(
             s, laixi.programme_id, PostingIn(practitioner_id=laixi.zhang, facility="QDSL", kind=PostingKind.RESIDENT)
         )
     assert outside.value.field == "facility"
-    with unit_of_work() as s, pytest.raises(Conflict) as twice:
+    with pytest.raises(Conflict) as twice, unit_of_work() as s:
         service.add_posting(
             s, laixi.programme_id, PostingIn(practitioner_id=laixi.zhang, facility="LXZY", kind=PostingKind.RESIDENT)
         )
     assert twice.value.field == "practitioner_id"
-    with unit_of_work() as s, pytest.raises(Invalid) as month:
+    with pytest.raises(Invalid) as month, unit_of_work() as s:
         service.solve_roster(s, laixi.programme_id, "December")
     assert month.value.field == "month"

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
-from roster_region import dec, laixi_region
 
+from support.roster_region import dec, laixi_region
 from yilian.outreach import instances, rules
 from yilian.outreach.rostering import SolverOptions, resolve, solve
 from yilian.outreach.schemas import Lock, PostingKind, Problem, prorated

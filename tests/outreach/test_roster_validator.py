@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from roster_region import dec
 
+from support.roster_region import dec
 from yilian.outreach import rules
 from yilian.outreach.schemas import Assignment, Lock, Problem, Recurrence, Roster
 

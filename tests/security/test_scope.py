@@ -21,7 +21,9 @@ COUNTY_GROUP, OTHER_GROUP = uuid.uuid4(), uuid.uuid4()
 
 
 def doctor(facility: uuid.UUID = CLINIC, consortia: frozenset[uuid.UUID] = frozenset({COUNTY_GROUP})) -> Actor:
-    return Actor(user_id=uuid.uuid4(), username="d", role=Role.VILLAGE_DOCTOR, facility_id=facility, consortium_ids=consortia)
+    return Actor(
+        user_id=uuid.uuid4(), username="d", role=Role.VILLAGE_DOCTOR, facility_id=facility, consortium_ids=consortia
+    )
 
 
 def official(code: str) -> Actor:
@@ -78,7 +80,9 @@ def test_it_never_lets_an_insurer_read_a_person_silently() -> None:
 def test_it_lets_only_admins_officials_in_jurisdiction_and_consortium_admins_change_facilities() -> None:
     facility = FacilityFacts(id=CENTRE, division_code="141002100", consortium_ids=frozenset({COUNTY_GROUP}))
     admin = Actor(user_id=None, username="a", role=Role.SYSTEM_ADMIN)
-    group_admin = Actor(user_id=None, username="c", role=Role.CONSORTIUM_ADMIN, consortium_ids=frozenset({COUNTY_GROUP}))
+    group_admin = Actor(
+        user_id=None, username="c", role=Role.CONSORTIUM_ADMIN, consortium_ids=frozenset({COUNTY_GROUP})
+    )
     assert can_change_facility(admin, facility)
     assert can_change_facility(official("1410"), facility)
     assert not can_change_facility(official("1401"), facility)

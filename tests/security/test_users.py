@@ -30,15 +30,17 @@ def test_it_names_the_field_when_a_user_is_incomplete(clean_db) -> None:
         ({"username": "li", "password": "longenough", "role": "commission_official"}, "division_code"),
     ]
     for kwargs, field in cases:
-        with unit_of_work() as session, pytest.raises(Invalid) as info:
+        with pytest.raises(Invalid) as info, unit_of_work() as session:
             service.create_user(session, **kwargs)
         assert info.value.field == field
 
 
 def test_it_refuses_a_second_user_with_the_same_name_and_audits_creation(clean_db) -> None:
     with unit_of_work() as session:
-        service.create_user(session, username="zhao", password="longenough", role="village_doctor", facility_id=uuid.uuid4())
-    with unit_of_work() as session, pytest.raises(Conflict):
+        service.create_user(
+            session, username="zhao", password="longenough", role="village_doctor", facility_id=uuid.uuid4()
+        )
+    with pytest.raises(Conflict), unit_of_work() as session:
         service.create_user(session, username="zhao", password="longenough", role="system_admin")
     with unit_of_work() as session:
         actions = [e.action for e in session.query(AuditEvent).all()]
@@ -54,7 +56,9 @@ def test_it_issues_tokens_that_name_the_user_and_rejects_tampered_ones(clean_db)
 
 def test_it_signs_a_user_in_through_the_login_page_and_out_again(http, clean_db) -> None:
     with unit_of_work() as session:
-        service.create_user(session, username="admin2", password="longenough", role="system_admin", display_name="管理员")
+        service.create_user(
+            session, username="admin2", password="longenough", role="system_admin", display_name="管理员"
+        )
     bad = http.post("/login", data={"username": "admin2", "password": "nope-nope"})
     assert bad.status_code == 401
     assert "用户名或密码错误" in bad.text

@@ -54,7 +54,9 @@ def test_it_makes_the_villages_of_a_closed_township_centre_travel_longer(baselin
 
 def test_it_reports_the_capitation_balance_of_the_county_group(baseline: scenarios.Scenario) -> None:
     cap = scenarios.load("capitation-hongdong")
-    _world, per_rep, _ = scenarios.run(cap, years=0.25, replications=1, seed=2, scale=0.02, region=[HONGDONG], workers=1)
+    _world, per_rep, _ = scenarios.run(
+        cap, years=0.25, replications=1, seed=2, scale=0.02, region=[HONGDONG], workers=1
+    )
     county = per_rep[0]["counties"][HONGDONG]
     assert "capitation_balance_yuan" in county
     assert county["fund_per_insured_yuan"] > 0

@@ -137,7 +137,15 @@ class Ctx:
     def with_this(self, this: str, ftype: str | None = None) -> Ctx:
         self.types[this] = ftype
         return Ctx(
-            this, self.resource, self.row_index, self.constants, self.fresh, self.field, self.resource_type, self.types, self.top
+            this,
+            self.resource,
+            self.row_index,
+            self.constants,
+            self.fresh,
+            self.field,
+            self.resource_type,
+            self.types,
+            self.top,
         )
 
     def this_val(self) -> Val:
@@ -311,7 +319,7 @@ def _navigate_typed(base: Val, names: list[str], ctx: Ctx) -> Val | None:
         first, first_many = steps[0]
         if first not in ctx.top:
             ctx.top.append(first)
-        x = f"_top[{ctx.top.index(first) + 1}]"
+        x: str | None = f"_top[{ctx.top.index(first) + 1}]"
         path = "$" + ("[*]" if first_many else "") + "".join(f".{n}" + ("[*]" if m else "") for n, m in steps[1:])
     else:
         x = base.sql if base.kind == "one" else None
@@ -425,7 +433,9 @@ def _compile_call(node: fp.Call, ctx: Ctx) -> Val:
             raise Unsupported("extension() of a primitive value")
         v = ctx.fresh()
         return Val(
-            f"list_filter({to_coll(exts)}, lambda {v}: json_extract_string({v}, '$.url') = {url.sql})", "coll", "Extension"
+            f"list_filter({to_coll(exts)}, lambda {v}: json_extract_string({v}, '$.url') = {url.sql})",
+            "coll",
+            "Extension",
         )
     if name == "getReferenceKey" and len(args) <= 1:
         type_sql = q(_type_name(args[0]).split(".")[-1]) if args else "NULL"
@@ -729,7 +739,9 @@ class _Compiler:
         return f"v{self.counter}"
 
     def ctx(self, this: str, row_index: str, field: str) -> Ctx:
-        return Ctx(this, "resource", row_index, self.constants, self.fresh, field, self.resource_type, self.types, self.top)
+        return Ctx(
+            this, "resource", row_index, self.constants, self.fresh, field, self.resource_type, self.types, self.top
+        )
 
     def expr(self, text: object, ctx: Ctx) -> Val:
         """Compile one FHIRPath, falling back to the Python evaluator for what SQL cannot say."""
@@ -973,7 +985,9 @@ def compile_view(view: object) -> CompiledView:
         paths = ", ".join(q(json_path([k])) for k in c.top)
         source = f"SELECT resource, json_extract(resource, [{paths}]) AS _top FROM ({source}) AS typed"
     if conds:
-        source = f"SELECT * FROM ({source}) AS filtered WHERE " + " AND ".join(f"coalesce({cnd}, false)" for cnd in conds)
+        source = f"SELECT * FROM ({source}) AS filtered WHERE " + " AND ".join(
+            f"coalesce({cnd}, false)" for cnd in conds
+        )
     if top.single is not None:
         cols = ",\n  ".join(f"{e} AS {qi(n)}" for n, e in zip(top.names, top.single, strict=True))
         sql = f"SELECT\n  {cols}\nFROM ({source}) AS src"

@@ -102,8 +102,8 @@ def overview_context(session: Session, actor: Actor, division: str | None) -> di
         level: [[p.lon, p.lat, p.name, str(p.id)] for p in overview.points if p.level == level]
         for level in LEVELS_TOP_DOWN
     }
-    path = service.division_path(session, prefix) if prefix else []
-    return _ctx(overview=overview, children=child_rows, points=points, path=path)
+    crumbs = service.division_path(session, prefix) if prefix else []
+    return _ctx(overview=overview, children=child_rows, points=points, crumbs=crumbs)
 
 
 def overview_panel(session: Session, actor: Actor) -> Panel | None:

@@ -111,11 +111,6 @@ def add_posting(session: Session, programme_id: uuid.UUID | str, data: PostingIn
     facility_id = network.resolve_facility_id(session, data.facility, field="facility")
     if str(facility_id) not in programme.receiving_facility_ids:
         raise Invalid("the facility does not receive experts in this programme", field="facility")
-    taken = session.scalar(
-        select(Posting.id).where(Posting.programme_id == programme.id, Posting.practitioner_id == practitioner.id)
-    )
-    if taken:
-        raise Conflict("this expert already has a posting in this programme", field="practitioner_id")
     specialties = [s.strip() for s in data.specialties if s.strip()] or (
         [practitioner.specialty] if practitioner.specialty else []
     )
@@ -137,6 +132,11 @@ def add_posting(session: Session, programme_id: uuid.UUID | str, data: PostingIn
         raise Invalid("a short-term posting needs its start and end", field="start" if not data.start else "end")
     if data.start and data.end and data.end < data.start:
         raise Invalid("the posting ends before it starts", field="end")
+    taken = session.scalar(
+        select(Posting.id).where(Posting.programme_id == programme.id, Posting.practitioner_id == practitioner.id)
+    )
+    if taken:
+        raise Conflict("this expert already has a posting in this programme", field="practitioner_id")
     kind = data.kind
     role = network.add_posting(
         session,
