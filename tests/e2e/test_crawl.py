@@ -8,7 +8,18 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
-USERS = ["admin", "village", "township", "county", "coordinator", "consortium", "expert", "official", "province", "insurer"]
+USERS = [
+    "admin",
+    "village",
+    "township",
+    "county",
+    "coordinator",
+    "consortium",
+    "expert",
+    "official",
+    "province",
+    "insurer",
+]
 HREF = re.compile(r'href="([^"#]+)"')
 LIMIT = 80  # pages per user: enough to reach every page kind, small enough for CI
 
