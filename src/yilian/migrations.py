@@ -41,7 +41,8 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Apply every migration; each domain may grow its own branch from a shared base, so "heads", not "head"."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -49,12 +50,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    """The code's heads, comma-joined (one per domain branch)."""
+    heads = sorted(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    return ",".join(heads) or None
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = sorted(MigrationContext.configure(conn).get_current_heads())
+    return ",".join(heads) or None
 
 
 def require_current(engine: Engine) -> None:
