@@ -31,12 +31,6 @@ def _build(
 
 
 @pytest.fixture(scope="session")
-def linfen(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[Built]:
-    """The default demo region (Shanxi, Linfen in detail), built once per test session into its own database."""
-    yield from _build(tmp_path_factory, "linfen", "14", "1410", 1)
-
-
-@pytest.fixture(scope="session")
 def fuxin(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[Built]:
     """The operator's case: Liaoning with Fuxin in detail."""
     yield from _build(tmp_path_factory, "fuxin", "21", "2109", 7)

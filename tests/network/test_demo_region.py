@@ -112,3 +112,14 @@ def test_it_answers_bad_input_with_a_clear_4xx_naming_the_field(demo_site, token
         assert unknown.status_code == 404 and unknown.json()["resourceType"] == "OperationOutcome"
         division = client.get("/api/v1/network/divisions/999999")
         assert division.status_code == 404 and division.json()["field"] in {"code", "division"}
+
+
+def test_the_same_builder_builds_an_operators_own_region(fuxin) -> None:  # type: ignore[no-untyped-def]
+    """Liaoning with Fuxin (2109) in detail, as `yilian demo --province 21 --city 2109` builds it."""
+    region = fuxin.region
+    assert region.city_name == "阜新市" and region.counts_per_level["township_centre"] > 50
+    assert region.counts_per_level["village_clinic"] > 500 and region.counts_per_level["national_regional_centre"] >= 1
+    assert abs(region.beds_per_1000 - 7.23) < 0.05
+    with Session(fuxin.engine) as s:
+        communities = s.scalars(select(Consortium.division_code).where(Consortium.form == "county_medical_community"))
+        assert {code[:4] for code in communities} == {"2109"}
