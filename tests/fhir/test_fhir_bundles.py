@@ -99,3 +99,97 @@ def test_it_refuses_bundles_that_are_not_batches_or_transactions(doctor: Any, ne
     r = doctor.post("/fhir", json=no_request)
     assert r.status_code == 400
     assert r.json()["issue"][0]["expression"] == ["Bundle.entry[0].request"]
+
+
+def test_it_undoes_the_whole_transaction_when_an_if_match_is_stale(doctor: Any, new_patient: Any) -> None:
+    pid = doctor.post("/fhir/Patient", json=new_patient(identifier=[])).json()["id"]
+    current = doctor.get(f"/fhir/Patient/{pid}").json()
+    bundle = _transaction(
+        [
+            {"resource": new_patient(identifier=[]), "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": {**current, "gender": "female"},
+                "request": {"method": "PUT", "url": f"Patient/{pid}", "ifMatch": 'W/"9"'},
+            },
+        ]
+    )
+    r = doctor.post("/fhir", json=bundle)
+    assert r.status_code == 412, r.text
+    assert r.json()["issue"][0]["expression"] == ["Bundle.entry[1].request.ifMatch"]
+    assert _count(doctor, "Patient") == 1
+    assert doctor.get(f"/fhir/Patient/{pid}").json()["gender"] == "male"
+
+
+def test_it_points_references_at_the_existing_resource_when_if_none_exist_matches(
+    doctor: Any, new_patient: Any, new_observation: Any
+) -> None:
+    existing = doctor.post("/fhir/Patient", json=new_patient()).json()["id"]
+    urn = f"urn:uuid:{uuid.uuid4()}"
+    obs = {**new_observation("x"), "subject": {"reference": urn}}
+    bundle = _transaction(
+        [
+            {
+                "fullUrl": urn,
+                "resource": new_patient(),
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": "identifier=urn:yilian:sid:cn-resident-id|11010519491231002X",
+                },
+            },
+            {"resource": obs, "request": {"method": "POST", "url": "Observation"}},
+        ]
+    )
+    r = doctor.post("/fhir", json=bundle)
+    assert r.status_code == 200, r.text
+    assert [e["response"]["status"] for e in r.json()["entry"]] == ["200 OK", "201 Created"]
+    assert r.json()["entry"][0]["resource"]["id"] == existing
+    assert _count(doctor, "Patient") == 1
+    found = doctor.get("/fhir/Observation", params={"patient": existing}).json()
+    assert found["total"] == 1
+
+
+def test_it_resolves_conditional_references_and_refuses_ambiguous_ones(
+    doctor: Any, new_patient: Any, new_observation: Any
+) -> None:
+    pid = doctor.post("/fhir/Patient", json=new_patient()).json()["id"]
+    obs = {**new_observation("x"), "subject": {"reference": "Patient?identifier=11010519491231002X"}}
+    r = doctor.post(
+        "/fhir", json=_transaction([{"resource": obs, "request": {"method": "POST", "url": "Observation"}}])
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["entry"][0]["resource"]["subject"]["reference"] == f"Patient/{pid}"
+
+    doctor.post("/fhir/Patient", json=new_patient())  # now two people carry that number
+    r = doctor.post(
+        "/fhir", json=_transaction([{"resource": obs, "request": {"method": "POST", "url": "Observation"}}])
+    )
+    assert r.status_code == 412, r.text
+    assert r.json()["issue"][0]["expression"] == ["Bundle.entry[0].resource"]
+    assert _count(doctor, "Observation") == 1
+
+
+def test_it_refuses_a_transaction_that_changes_one_resource_twice(doctor: Any, new_patient: Any) -> None:
+    bundle = _transaction(
+        [
+            {"resource": new_patient(id="p-2"), "request": {"method": "PUT", "url": "Patient/p-2"}},
+            {"request": {"method": "DELETE", "url": "Patient/p-2"}},
+        ]
+    )
+    r = doctor.post("/fhir", json=bundle)
+    assert r.status_code == 400
+    assert r.json()["issue"][0]["expression"] == ["Bundle.entry[1].request.url"]
+    assert _count(doctor, "Patient") == 0
+
+
+def test_it_lists_history_for_a_type_and_the_whole_system(doctor: Any, admin: Any, new_patient: Any) -> None:
+    pid = doctor.post("/fhir/Patient", json=new_patient()).json()["id"]
+    doctor.delete(f"/fhir/Patient/{pid}")
+    admin.post("/fhir/Organization", json={"resourceType": "Organization", "name": "县医院"})
+    by_type = doctor.get("/fhir/Patient/_history").json()
+    assert [e["request"]["method"] for e in by_type["entry"]] == ["DELETE", "POST"]
+    system = doctor.get("/fhir/_history", params={"_count": "2"}).json()
+    assert system["type"] == "history"
+    assert system["total"] == 3
+    assert [e["fullUrl"].split("/fhir/")[1].split("/")[0] for e in system["entry"]] == ["Organization", "Patient"]
+    assert any(link["relation"] == "next" for link in system["link"])

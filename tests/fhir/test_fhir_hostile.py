@@ -127,3 +127,9 @@ def test_it_answers_unknown_types_and_ids_with_404(doctor: Any) -> None:
     _outcome(doctor.get("/fhir/Patient/does-not-exist"), 404)
     _outcome(doctor.get("/fhir/Patient/bad%20id%00"), 404)
     _outcome(doctor.get("/fhir/Patient/nope/_history/1"), 404)
+
+
+def test_it_refuses_codes_outside_a_required_value_set(doctor: Any, new_patient: Any) -> None:
+    issue = _outcome(doctor.post("/fhir/Patient", json=new_patient(gender="robot")), 422)
+    assert issue["expression"] == ["Patient.gender"]
+    assert _count(doctor) == 0

@@ -154,6 +154,12 @@ def batch_or_transaction(
     raise BadRequest("Bundle.type must be batch or transaction", field="Bundle.type")
 
 
+@router.get("/_history")
+def system_history(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    """Every version of every resource, newest first (history-system)."""
+    return _history(request, actor, None, None)
+
+
 # --- bulk export ($export, asynchronous) --------------------------------------------------------------------------------
 
 
@@ -273,7 +279,7 @@ def type_history(request: Request, res_type: str, actor: Actor = Depends(current
     return _history(request, actor, res_type, None)
 
 
-def _history(request: Request, actor: Actor, res_type: str, res_id: str | None) -> Response:
+def _history(request: Request, actor: Actor, res_type: str | None, res_id: str | None) -> Response:
     params = _clean_params(list(request.query_params.multi_items()))
     count, offset, since = store.DEFAULT_COUNT, 0, None
     for key, value in params:
@@ -284,12 +290,14 @@ def _history(request: Request, actor: Actor, res_type: str, res_id: str | None) 
         elif key == "_since":
             since = sp.parse_date_param("_since", value)[1]
     with unit_of_work() as session:
-        access.check(
-            session, actor, "read", res_type, f"Patient/{res_id}" if res_type == "Patient" and res_id else None
-        )
+        if res_type is not None:
+            access.check(
+                session, actor, "read", res_type, f"Patient/{res_id}" if res_type == "Patient" and res_id else None
+            )
         entries, total = store.history(session, res_type, res_id, count=count, offset=offset, since=since)
-        _guard_results(session, actor, "read", [e.resource for e in entries if e.resource], f"{res_type}/_history")
-    path = f"{res_type}/{res_id}/_history" if res_id else f"{res_type}/_history"
+        what = f"{res_type}/_history" if res_type else "_history"
+        _guard_results(session, actor, "read", [e.resource for e in entries if e.resource], what)
+    path = f"{res_type}/{res_id}/_history" if res_id else f"{res_type}/_history" if res_type else "_history"
     return fhir_response(bundles.history_bundle(base_url(request), path, params, entries, total, offset, count))
 
 

@@ -177,10 +177,52 @@ def _patient_check(session: Session, actor: Actor, action: str, resource: dict[s
         )
 
 
+def conditional_match(session: Session, res_type: str, condition: str, field: str) -> dict[str, Any] | None:
+    """The one current resource a search condition names, None when none does; 412 when several do."""
+    found = store.search(
+        session, res_type, [*parse_qsl(condition.lstrip("?"), keep_blank_values=True), ("_count", "2")], strict=True
+    )
+    if found.total and found.total > 1:
+        raise PreconditionFailed(
+            f"{res_type}?{condition.lstrip('?')} matches {found.total} resources: make the condition more selective",
+            field=field,
+        )
+    return found.resources[0] if found.resources else None
+
+
+def _resolve_conditional_refs(session: Session, node: Any, cache: dict[str, str]) -> Any:
+    """'Patient?identifier=sys|value' → 'Patient/<id>' (exactly one match, else 412: the reference is ambiguous)."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "reference" and isinstance(v, str) and "?" in v and not v.startswith("#"):
+                if v not in cache:
+                    res_type, _, query = v.partition("?")
+                    if not is_known_type(res_type):
+                        raise BadRequest(
+                            f"the conditional reference {v[:100]!r} names no known type", field="reference"
+                        )
+                    found = conditional_match(session, res_type, query, "reference")
+                    if found is None:
+                        raise PreconditionFailed(
+                            f"the conditional reference {v[:200]} matches nothing", field="reference"
+                        )
+                    cache[v] = f"{res_type}/{found['id']}"
+                out[k] = cache[v]
+            else:
+                out[k] = _resolve_conditional_refs(session, v, cache)
+        return out
+    if isinstance(node, list):
+        return [_resolve_conditional_refs(session, v, cache) for v in node]
+    return node
+
+
 def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[str, Any], base: str) -> dict[str, Any]:
-    """One entry of a batch or transaction (references already rewritten)."""
+    """One entry of a batch or transaction (urn:uuid references already rewritten)."""
     res_type, res_id, query = _split_url(url)
     resource = entry.get("resource")
+    if isinstance(resource, dict) and method in ("POST", "PUT"):
+        resource = _resolve_conditional_refs(session, resource, {})
     if method == "POST":
         if res_id is not None:
             raise BadRequest("POST goes to a type, not an id", field="request.url")
@@ -189,13 +231,10 @@ def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[
         access.check(session, actor, "write", res_type, store.patient_of(resource))
         condition = (entry.get("request") or {}).get("ifNoneExist")
         if condition:
-            found = store.search(
-                session, res_type, [*parse_qsl(str(condition).lstrip("?")), ("_count", "2")], strict=True
-            )
-            if found.total and found.total > 1:
-                raise PreconditionFailed("ifNoneExist matches more than one resource", field="request.ifNoneExist")
-            if found.resources:
-                return _response(found.resources[0], "200 OK")
+            existing = conditional_match(session, res_type, str(condition), "request.ifNoneExist")
+            if existing is not None:
+                _patient_check(session, actor, "read", existing)
+                return _response(existing, "200 OK")
         saved = store.create(session, resource, actor=actor, keep_id=bool(resource.get("id")))
         _patient_check(session, actor, "write", saved)
         return _response(saved, "201 Created")
@@ -256,6 +295,9 @@ def _entry_field(i: int, field: str | None) -> str:
         return f"Bundle.entry[{i}].resource.{m.group(1)}"
     if field == "resourceType":
         return f"Bundle.entry[{i}].resource.resourceType"
+    field = {"If-Match": "request.ifMatch", "If-None-Exist": "request.ifNoneExist"}.get(field, field)
+    if field == "reference":
+        return f"Bundle.entry[{i}].resource"
     return f"Bundle.entry[{i}].{field}"
 
 
@@ -265,14 +307,37 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
     # Give every new resource its id first so that urn:uuid references anywhere in the Bundle can be rewritten.
     mapping: dict[str, str] = {}
     planned_ids: set[tuple[str, str]] = set()
+    existing: dict[int, dict[str, Any]] = {}  # conditional creates that found their resource
+    targets: set[str] = set()
     for i, method, url, entry in prepared:
+        if method in ("PUT", "DELETE") and "?" not in url:
+            target = url.split("/fhir/", 1)[-1].strip("/")
+            if target in targets:
+                raise BadRequest(
+                    f"entry {i}: {target} is the target of two entries; a transaction changes a resource once",
+                    field=f"Bundle.entry[{i}].request.url",
+                )
+            targets.add(target)
         full_url = entry.get("fullUrl")
         resource = entry.get("resource")
         if not isinstance(full_url, str) or not isinstance(resource, dict):
             continue
         res_type = resource.get("resourceType")
-        if not isinstance(res_type, str):
+        if not isinstance(res_type, str) or not is_known_type(res_type):
             continue
+        condition = (entry.get("request") or {}).get("ifNoneExist")
+        if method == "POST" and condition:
+            # Decided before anything is written, so that references to this entry point at what already exists.
+            try:
+                found = conditional_match(session, res_type, str(condition), "request.ifNoneExist")
+            except YilianError as exc:
+                raise type(exc)(
+                    f"entry {i} (POST {url}): {exc.message}; nothing was saved", field=_entry_field(i, exc.field)
+                ) from None
+            if found is not None:
+                existing[i] = found
+                mapping[full_url] = f"{res_type}/{found['id']}"
+                continue
         if method == "POST":
             candidate = full_url.removeprefix("urn:uuid:") if full_url.startswith("urn:uuid:") else None
             if (
@@ -301,6 +366,10 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
         if "resource" in entry and mapping:
             entry["resource"] = _rewrite_refs(entry["resource"], mapping)
         try:
+            if i in existing:
+                _patient_check(session, actor, "read", existing[i])
+                responses[i] = _response(existing[i], "200 OK")
+                continue
             responses[i] = _execute(session, actor, method, url, entry, base)
         except YilianError as exc:
             field = _entry_field(i, exc.field)

@@ -21,6 +21,7 @@ from sqlalchemy.sql import Select
 from yilian.db import new_id, utcnow
 from yilian.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from yilian.fhir import searchparams as sp
+from yilian.fhir import subscriptions
 from yilian.fhir.models import (
     FhirIdxDate,
     FhirIdxQuantity,
@@ -75,6 +76,7 @@ def _write_many(session: Session, writes: Sequence[_Write], actor: Actor | None)
     out = []
     for w in writes:
         res = w.resource
+        subscriptions.prepare(res)
         version = w.existing_version + 1
         res["meta"] = {**(res.get("meta") or {}), "versionId": str(version), "lastUpdated": stamp}
         res_type, res_id = res["resourceType"], res["id"]
@@ -114,6 +116,7 @@ def _write_many(session: Session, writes: Sequence[_Write], actor: Actor | None)
     _insert_rows(conn, V, version_rows)
     for table, rows in idx_rows.items():
         _insert_rows(conn, cast(Table, table.__table__), rows)
+    subscriptions.on_write(session, out)
     return out
 
 

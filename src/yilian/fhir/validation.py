@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -74,7 +75,18 @@ def model_class(res_type: str) -> Any:
         return None
 
 
+# Types R4 does not define that a kernel module stores here (SQL on FHIR ViewDefinition): name → structure check.
+_extra_types: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+def register_type(res_type: str, check: Callable[[dict[str, Any]], None]) -> None:
+    """Accept `res_type` on /fhir; `check` raises Invalid (with `field`) for a resource of that type that is wrong."""
+    _extra_types[res_type] = check
+
+
 def is_known_type(res_type: str) -> bool:
+    if res_type in _extra_types:
+        return True
     return bool(re.fullmatch(r"[A-Z][A-Za-z]{1,63}", res_type)) and model_class(res_type) is not None
 
 
@@ -100,11 +112,14 @@ def validate(resource: Any, expected_type: str | None = None) -> dict[str, Any]:
             f"the body is a {res_type} but the URL is for {expected_type}", field=f"{expected_type}.resourceType"
         )
     cls = model_class(res_type)
-    if cls is None:
+    if cls is None and res_type not in _extra_types:
         raise Invalid(f"{res_type} is not a FHIR R4 resource type", field="resourceType")
     rid = resource.get("id")
     if rid is not None and (not isinstance(rid, str) or not ID_PATTERN.match(rid)):
         raise Invalid("id: 1-64 letters, digits, '-' or '.'", field=f"{res_type}.id")
+    if res_type in _extra_types:
+        _extra_types[res_type](resource)
+        return resource
     try:
         cls.model_validate(resource)
     except ValidationError as exc:
@@ -116,6 +131,11 @@ def validate(resource: Any, expected_type: str | None = None) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:  # fhir.resources raises plain errors for some malformed primitives
         raise Invalid(f"{res_type}: {exc}", field=res_type) from None
     check_resident_ids(resource)
+    check_required_codes(resource)
+    if res_type == "Subscription":
+        from yilian.fhir import subscriptions
+
+        subscriptions.check(resource)
     return resource
 
 
@@ -162,3 +182,41 @@ def check_resident_ids(resource: dict[str, Any]) -> None:
             problem = resident_id_problem(str(identifier.get("value") or ""))
             if problem:
                 raise Invalid(f"resident ID card: {problem}", field=f"{res_type}.identifier")
+
+
+# --- required bindings the R4B models do not check -----------------------------------------------------------------
+
+_GENDER = frozenset({"male", "female", "other", "unknown"})
+REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
+    ("Patient", "gender"): _GENDER,
+    ("Practitioner", "gender"): _GENDER,
+    ("Person", "gender"): _GENDER,
+    ("RelatedPerson", "gender"): _GENDER,
+    ("Observation", "status"): frozenset(
+        {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
+    ),
+    ("Encounter", "status"): frozenset(
+        {
+            "planned",
+            "arrived",
+            "triaged",
+            "in-progress",
+            "onleave",
+            "finished",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+}
+
+
+def check_required_codes(resource: dict[str, Any]) -> None:
+    """A few elements whose value set is required and small; the models check structure only."""
+    res_type = resource.get("resourceType", "")
+    for (t, element), allowed in REQUIRED_CODES.items():
+        if t == res_type and element in resource and resource[element] not in allowed:
+            raise Invalid(
+                f"{t}.{element} must be one of {', '.join(sorted(allowed))}, not {str(resource[element])[:40]!r}",
+                field=f"{t}.{element}",
+            )
