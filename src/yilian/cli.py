@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from yilian import migrations
 from yilian.analytics import cli as analytics_cli
@@ -164,6 +165,6 @@ def main() -> None:
     try:
         app()
     except YilianError as exc:
-        field = f" [{exc.field}]" if exc.field else ""
-        err.print(f"[red]error{field}:[/] {exc.message}")
+        field = f" ({exc.field})" if exc.field else ""
+        err.print(f"[red]error{field}:[/] {escape(exc.message)}")
         sys.exit(2)
