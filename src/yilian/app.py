@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 import yilian
-from yilian import migrations, network
+from yilian import migrations, network, referrals
 from yilian.config import get_settings
 from yilian.db import get_engine
 from yilian.fhir import api as fhir_api
@@ -72,6 +72,7 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(network_api.router)
     app.include_router(network_pages.router)
+    referrals.mount(app)  # before the FHIR router: a referral Task posted to /fhir starts the workflow
     app.include_router(fhir_api.router)
     return app
 

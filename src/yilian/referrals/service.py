@@ -1,0 +1,1231 @@
+"""Referral use cases: every step is one function that checks who may do it, moves the state through the table in
+states.py, writes an event, audits, projects the FHIR face and emits an outbox event. Services never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from yilian.db import utcnow
+from yilian.errors import Conflict, Forbidden, Invalid, NotFound
+from yilian.events import service as outbox
+from yilian.fhir import store
+from yilian.network.models import ConsortiumMember, Facility
+from yilian.referrals import catalogue, insurance, routing, rules, states
+from yilian.referrals.models import Referral, ReferralEvent, ReferralSlot
+from yilian.referrals.schemas import DischargeIn, DownReferIn, ReferralIn, TimesIn
+from yilian.referrals.states import State
+from yilian.security import audit
+from yilian.security.actor import Actor
+from yilian.security.roles import Role
+
+# --- reference data ---------------------------------------------------------------------------------------------------
+
+# A service code → the department names facilities publish (the demo and most HIS use these Chinese names).
+SERVICE_DEPARTMENTS: dict[str, tuple[str, ...]] = {
+    "cardiology": ("心血管内科", "心内科"),
+    "neurology": ("神经内科",),
+    "respiratory": ("呼吸内科", "呼吸与危重症医学科"),
+    "endocrinology": ("内分泌科",),
+    "nephrology": ("肾内科",),
+    "gastroenterology": ("消化内科",),
+    "emergency": ("急诊科",),
+    "icu": ("重症医学科",),
+    "surgery": ("普通外科",),
+    "orthopaedics": ("骨科",),
+    "neurosurgery": ("神经外科",),
+    "obstetrics": ("妇产科", "产科"),
+    "paediatrics": ("儿科", "新生儿科"),
+    "oncology": ("肿瘤科", "肿瘤内科"),
+    "rehabilitation": ("康复医学科",),
+    "general_practice": ("全科医学科", "全科诊疗"),
+    "tcm": ("中医科", "中医内科"),
+}
+DEPARTMENT_SERVICE = {d: s for s, ds in SERVICE_DEPARTMENTS.items() for d in ds}
+CONDITION_SERVICE = {
+    "hypertension": "cardiology",
+    "coronary heart disease": "cardiology",
+    "type-2 diabetes": "endocrinology",
+    "COPD": "respiratory",
+    "stroke": "neurology",
+}
+ICD_SERVICE = (
+    (("I6",), "neurology"),
+    (("I1", "I2"), "cardiology"),
+    (("E1",), "endocrinology"),
+    (("J4",), "respiratory"),
+    (("O",), "obstetrics"),
+)
+CENTRE_COLUMNS = {
+    "chest_pain": "chest_pain_centre",
+    "stroke": "stroke_centre",
+    "trauma": "trauma_centre",
+    "critical_maternal": "critical_maternal_centre",
+    "critical_neonatal": "critical_neonatal_centre",
+}
+GREEN_CHANNELS = tuple(CENTRE_COLUMNS)
+URGENCIES = ("routine", "urgent", "emergency")
+DIRECTIONS = ("up", "down", "lateral")
+TIME_POINTS = ("symptom_onset", "first_contact", "referral", "transfer_start", "arrival", "key_treatment")
+# Typical cost of an episode at the receiving level, for the out-of-pocket estimate on the referral page (fen).
+TYPICAL_COST = {"township_centre": 250_000, "county_hospital": 800_000, "tertiary": 1_800_000}
+TYPICAL_COST_DEFAULT = 2_500_000
+LOINC_SYSTOLIC, LOINC_DIASTOLIC = "8480-6", "8462-4"
+# Before acceptance a referral is waiting on the network: its acceptance SLA runs.
+AWAITING_ACCEPTANCE = (State.SUBMITTED, State.TRIAGED, State.OFFERED, State.DECLINED, State.REDIRECTED)
+OPEN = tuple(s for s in State if s not in states.FINAL)
+
+
+@lru_cache
+def sla_config() -> dict[str, Any]:
+    text = (resources.files("yilian.referrals") / "sla.yaml").read_text(encoding="utf-8")
+    doc: dict[str, Any] = yaml.safe_load(text)
+    for urgency in URGENCIES:
+        terms = doc["urgency"][urgency]
+        if int(terms["accept"]) <= 0 or int(terms["expire"]) < int(terms["accept"]):
+            raise ValueError(f"sla.yaml: {urgency} needs 0 < accept ≤ expire (minutes)")
+    return doc
+
+
+def accept_within(urgency: str) -> timedelta:
+    return timedelta(minutes=int(sla_config()["urgency"][urgency]["accept"]))
+
+
+def expire_after(urgency: str) -> timedelta:
+    return timedelta(minutes=int(sla_config()["urgency"][urgency]["expire"]))
+
+
+# --- facilities (read-only view of the registry) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    id: uuid.UUID
+    name: str
+    level: str
+    division_code: str
+    lon: float | None
+    lat: float | None
+    parent_id: uuid.UUID | None
+    departments: tuple[str, ...]
+    consortium_ids: frozenset[uuid.UUID] = frozenset()
+
+    @property
+    def services(self) -> frozenset[str]:
+        return services_of(self.departments)
+
+
+def services_of(departments: Iterable[str]) -> frozenset[str]:
+    return frozenset(DEPARTMENT_SERVICE[d] for d in departments if d in DEPARTMENT_SERVICE)
+
+
+def place(session: Session, facility_id: uuid.UUID | None, *, field: str = "facility") -> Place:
+    f = session.get(Facility, facility_id) if facility_id else None
+    if f is None:
+        raise NotFound(f"no facility {facility_id}", field=field)
+    consortia = frozenset(
+        session.scalars(select(ConsortiumMember.consortium_id).where(ConsortiumMember.facility_id == f.id))
+    )
+    return Place(
+        f.id, f.name, f.level, f.division_code, f.lon, f.lat, f.parent_id, tuple(f.departments or ()), consortia
+    )
+
+
+def facility_names(session: Session, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return {
+        fid: name for fid, name in session.execute(select(Facility.id, Facility.name).where(Facility.id.in_(wanted)))
+    }
+
+
+def service_for(codes: Iterable[str], criteria_conditions: Iterable[str] = ()) -> str | None:
+    for cond in criteria_conditions:
+        if cond in CONDITION_SERVICE:
+            return CONDITION_SERVICE[cond]
+    for code in codes:
+        for prefixes, service in ICD_SERVICE:
+            if code.upper().startswith(prefixes):
+                return service
+    return None
+
+
+def department_for(place_: Place | None, service: str | None) -> str | None:
+    if place_ is None or service is None:
+        return None
+    for d in place_.departments:
+        if DEPARTMENT_SERVICE.get(d) == service:
+            return d
+    return None
+
+
+# --- clinical facts and criteria --------------------------------------------------------------------------------------
+
+
+def _patient(session: Session, patient_ref: str) -> dict[str, Any]:
+    kind, _, pid = patient_ref.partition("/")
+    if kind != "Patient" or not pid:
+        raise Invalid("patient must be a reference like Patient/<id>", field="patient")
+    if not store.exists(session, "Patient", pid):
+        raise NotFound(f"{patient_ref} is not in the shared record", field="patient")
+    return store.read(session, "Patient", pid)
+
+
+def patient_name(resource: dict[str, Any]) -> str:
+    for name in resource.get("name") or []:
+        if name.get("text"):
+            return str(name["text"])
+        family, given = name.get("family", ""), "".join(name.get("given") or [])
+        if family or given:
+            return f"{family}{given}"
+    return str(resource.get("id", ""))
+
+
+def _at(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _obs_from(resource: dict[str, Any]) -> list[rules.Observation]:
+    """Observations (blood-pressure panels carry their readings as components)."""
+    ref = f"Observation/{resource['id']}"
+    at = _at(resource.get("effectiveDateTime") or resource.get("issued"))
+    out = []
+    parts = [resource, *(resource.get("component") or [])]
+    for part in parts:
+        q = part.get("valueQuantity")
+        if not q or q.get("value") is None:
+            continue
+        for coding in (part.get("code") or {}).get("coding") or []:
+            if coding.get("code"):
+                out.append(rules.Observation(coding["code"], float(q["value"]), str(q.get("unit", "")), at, ref))
+    return out
+
+
+def clinical_facts(
+    session: Session,
+    patient_ref: str,
+    *,
+    conditions: Iterable[str] = (),
+    observations: Iterable[rules.Observation] = (),
+    flags: Iterable[str] = (),
+    facility: Place | None = None,
+    needed_service: str | None = None,
+) -> rules.ClinicalFacts:
+    """What the shared record says about the patient, plus what the doctor records now (these count as newest)."""
+    codes = {c.strip().upper() for c in conditions if c.strip()}
+    obs: list[rules.Observation] = []
+    for res in store.search(session, "Condition", [("subject", patient_ref), ("_count", "200")]).resources:
+        for coding in (res.get("code") or {}).get("coding") or []:
+            if coding.get("code"):
+                codes.add(str(coding["code"]).upper())
+    for res in store.search(session, "Observation", [("subject", patient_ref), ("_count", "500")]).resources:
+        obs.extend(_obs_from(res))
+    now = utcnow()
+    obs.extend(rules.Observation(o.code, o.value, o.unit, o.at or now, o.ref) for o in observations)
+    return rules.ClinicalFacts(
+        conditions=frozenset(codes),
+        observations=tuple(obs),
+        flags=frozenset(flags),
+        facility_services=facility.services if facility else None,
+        needed_services=frozenset({needed_service}) if needed_service else frozenset(),
+    )
+
+
+def match_dict(m: rules.Match) -> dict[str, Any]:
+    c = m.criterion
+    return {
+        "id": c.id,
+        "condition": c.condition,
+        "direction": c.direction,
+        "urgency": c.urgency,
+        "name_zh": c.name_zh,
+        "name_en": c.name_en,
+        "green_channel": c.green_channel,
+        "evidence": list(m.evidence),
+        "observations": [o.ref for o in m.observations if o.ref],
+        "source": c.source,
+    }
+
+
+def criteria_for_patient(
+    session: Session,
+    actor: Actor,
+    patient_ref: str,
+    *,
+    direction: str | None = None,
+    conditions: Iterable[str] = (),
+    observations: Iterable[rules.Observation] = (),
+    flags: Iterable[str] = (),
+    needed_service: str | None = None,
+) -> list[dict[str, Any]]:
+    """The referral criteria this patient meets, each with the observation that triggered it (shown on opening)."""
+    _patient(session, patient_ref)
+    here = place(session, actor.facility_id) if actor.facility_id else None
+    facts = clinical_facts(
+        session,
+        patient_ref,
+        conditions=conditions,
+        observations=observations,
+        flags=flags,
+        facility=here,
+        needed_service=needed_service,
+    )
+    audit.record(session, actor, "referral.criteria", patient=patient_ref, reason="referral criteria shown")
+    return [match_dict(m) for m in rules.matching_criteria(facts, catalogue.load_criteria(), direction)]
+
+
+# --- routing ------------------------------------------------------------------------------------------------------------
+
+
+def _free_capacity(session: Session, ids: Sequence[uuid.UUID], service: str | None) -> dict[uuid.UUID, int]:
+    now = utcnow()
+    stmt = (
+        select(ReferralSlot.facility_id, func.count())
+        .where(
+            ReferralSlot.facility_id.in_(ids),
+            ReferralSlot.referral_id.is_(None),
+            ReferralSlot.start > now,
+            ReferralSlot.start < now + timedelta(days=7),
+        )
+        .group_by(ReferralSlot.facility_id)
+    )
+    if service:
+        stmt = stmt.where(ReferralSlot.department.in_(SERVICE_DEPARTMENTS.get(service, (service,))))
+    return {fid: int(n) for fid, n in session.execute(stmt)}
+
+
+def candidates(
+    session: Session, sender: Place, service: str | None, green_channel: str | None
+) -> list[routing.Candidate]:
+    """Facilities above the sender that could take the patient, with what the router weighs."""
+    above = [lv for lv, r in routing.LEVEL_RANK.items() if r > routing.LEVEL_RANK.get(sender.level, 0)]
+    stmt = select(Facility).where(
+        Facility.active.is_(True), Facility.level.in_(above), Facility.lon.is_not(None), Facility.lat.is_not(None)
+    )
+    if green_channel:
+        stmt = stmt.where(getattr(Facility, CENTRE_COLUMNS[green_channel]).is_(True))
+    if sender.lon is not None and sender.lat is not None:
+        # A bounding box keeps the query small on a national registry: ±2.5° (≈ 250 km) holds the county, the city
+        # and the provincial centres; a green channel looks twice as far.
+        box = 5.0 if green_channel else 2.5
+        stmt = stmt.where(
+            Facility.lon.between(sender.lon - box, sender.lon + box),
+            Facility.lat.between(sender.lat - box, sender.lat + box),
+        )
+    rows = list(session.scalars(stmt))
+    ids = [f.id for f in rows]
+    consortia: dict[uuid.UUID, set[uuid.UUID]] = {}
+    if ids:
+        for fid, cid in session.execute(
+            select(ConsortiumMember.facility_id, ConsortiumMember.consortium_id).where(
+                ConsortiumMember.facility_id.in_(ids)
+            )
+        ):
+            consortia.setdefault(fid, set()).add(cid)
+    capacity = _free_capacity(session, ids, service) if ids else {}
+    out = []
+    for f in rows:
+        centres = frozenset(ch for ch, col in CENTRE_COLUMNS.items() if getattr(f, col))
+        out.append(
+            routing.Candidate(
+                facility_id=f.id,
+                name=f.name,
+                level=f.level,
+                lon=float(f.lon or 0),
+                lat=float(f.lat or 0),
+                services=services_of(f.departments or ()),
+                centres=centres,
+                consortium_ids=frozenset(consortia.get(f.id, ())),
+                free_capacity=capacity.get(f.id),
+            )
+        )
+    return out
+
+
+def rank_receivers(
+    session: Session,
+    sender: Place,
+    *,
+    service: str | None,
+    urgency: str,
+    green_channel: str | None,
+    patient_choice: uuid.UUID | None = None,
+    outside_reason: str | None = None,
+    limit: int = 5,
+) -> list[dict[str, Any]]:
+    req = routing.RoutingRequest(
+        from_level=sender.level,
+        lon=sender.lon or 0.0,
+        lat=sender.lat or 0.0,
+        service=service,
+        urgency=urgency,
+        green_channel=green_channel,
+        consortium_ids=sender.consortium_ids,
+        patient_choice=patient_choice,
+        outside_reason=outside_reason,
+    )
+    ranked = routing.rank(req, candidates(session, sender, service, green_channel))[:limit]
+    return [
+        {
+            "facility_id": str(r.candidate.facility_id),
+            "name": r.candidate.name,
+            "level": r.candidate.level,
+            "score": r.score,
+            "factors": r.factors,
+            "reasons": list(r.reasons),
+            "travel_minutes": r.travel_minutes,
+            "free_capacity": r.candidate.free_capacity,
+        }
+        for r in ranked
+    ]
+
+
+# --- insurance ---------------------------------------------------------------------------------------------------------
+
+
+def insurance_estimate(
+    session: Session, sender: Place, receiver: Place | None, cost: int | None = None
+) -> dict[str, Any] | None:
+    """Expected out-of-pocket at the receiver: going alone versus through the consortium chain."""
+    if receiver is None:
+        return None
+    try:
+        region_rules = catalogue.insurance_rules(sender.division_code[:2])
+    except NotFound:
+        return None
+    if receiver.level not in region_rules.levels:
+        return None
+    cost = cost if cost is not None else TYPICAL_COST.get(receiver.level, TYPICAL_COST_DEFAULT)
+    in_chain = bool(sender.consortium_ids & receiver.consortium_ids)
+    paid = region_rules.levels[sender.level].deductible if sender.level in region_rules.levels else 0
+    alone = insurance.estimate(region_rules, cost=cost, level=receiver.level, out_of_county_without_referral=True)
+    if in_chain:
+        chain = insurance.estimate(
+            region_rules, cost=cost, level=receiver.level, referred_from=sender.level, deductible_paid=paid
+        )
+    else:
+        chain = insurance.estimate(region_rules, cost=cost, level=receiver.level)
+    return {
+        "region": region_rules.region,
+        "cost": cost,
+        "in_chain": in_chain,
+        "before": {"out_of_pocket": alone.out_of_pocket, "deductible": alone.deductible, "rate": alone.rate},
+        "after": {"out_of_pocket": chain.out_of_pocket, "deductible": chain.deductible, "rate": chain.rate},
+        "saving": alone.out_of_pocket - chain.out_of_pocket,
+        "reasons": list(chain.reasons),
+    }
+
+
+# --- access ------------------------------------------------------------------------------------------------------------
+
+
+def _parties(r: Referral) -> set[uuid.UUID]:
+    return {f for f in (r.sender_facility_id, r.receiver_facility_id, r.down_facility_id, r.target_facility_id) if f}
+
+
+def _in_consortium(actor: Actor, r: Referral) -> bool:
+    return bool({str(c) for c in actor.consortium_ids} & set(r.consortium_ids))
+
+
+def may_read(actor: Actor, r: Referral) -> bool:
+    if actor.role == Role.SYSTEM_ADMIN:
+        return True
+    if actor.facility_id is not None and actor.facility_id in _parties(r):
+        return True
+    return actor.role == Role.REFERRAL_COORDINATOR and _in_consortium(actor, r)
+
+
+def _may_act(actor: Actor, r: Referral, action: str) -> bool:
+    """Beyond the role (states.py): the step must be the actor's to take for this referral."""
+    if actor.role == Role.SYSTEM_ADMIN or str(actor.role) == states.SYSTEM:
+        return True
+    if actor.role == Role.REFERRAL_COORDINATOR:
+        return _in_consortium(actor, r) or actor.facility_id in _parties(r)
+    fid = actor.facility_id
+    if action in ("submit", "cancel"):
+        return fid == r.sender_facility_id
+    if action in ("follow_up", "close"):
+        return fid in (r.down_facility_id, r.sender_facility_id)
+    if action == "accept" or action == "decline" or action == "redirect":
+        return fid == r.receiver_facility_id
+    return fid == r.receiver_facility_id
+
+
+def _role(actor: Actor) -> str:
+    # A system administrator stands in for the platform (SLA timers, imports).
+    return states.SYSTEM if actor.role == Role.SYSTEM_ADMIN else str(actor.role)
+
+
+def allowed_actions(actor: Actor, r: Referral) -> list[str]:
+    acts = states.next_actions(State(r.state), _role(actor))
+    return [a for a in acts if a != "expire" and _may_act(actor, r, a)]
+
+
+# --- writing ------------------------------------------------------------------------------------------------------------
+
+
+def _event(
+    session: Session,
+    r: Referral,
+    actor: Actor,
+    action: str,
+    before: str | None,
+    note: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> ReferralEvent:
+    seq = int(session.scalar(select(func.count()).where(ReferralEvent.referral_id == r.id)) or 0) + 1
+    ev = ReferralEvent(
+        referral_id=r.id,
+        seq=seq,
+        at=utcnow(),
+        action=action,
+        from_state=before,
+        to_state=r.state,
+        username=actor.username,
+        role=str(actor.role),
+        facility_id=actor.facility_id,
+        note=note,
+        detail=detail or {},
+    )
+    session.add(ev)
+    return ev
+
+
+def _publish(session: Session, r: Referral, action: str, actor: Actor) -> None:
+    """The FHIR face and the outbox, in the same transaction as the change."""
+    from yilian.referrals import fhir
+
+    session.flush()
+    names = facility_names(session, _parties(r))
+    for res in fhir.resources_for(r, names):
+        store.upsert(session, res, actor=actor)
+    outbox.emit(
+        session,
+        f"referral.{action}",
+        subject=f"Referral/{r.id}",
+        payload={
+            "referral": str(r.id),
+            "state": r.state,
+            "urgency": r.urgency,
+            "green_channel": r.green_channel,
+            "sender": str(r.sender_facility_id),
+            "receiver": str(r.receiver_facility_id) if r.receiver_facility_id else None,
+            "down": str(r.down_facility_id) if r.down_facility_id else None,
+            "task": f"Task/{r.task_id}",
+        },
+    )
+
+
+def _transition(
+    session: Session,
+    actor: Actor,
+    r: Referral,
+    action: str,
+    *,
+    note: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> str:
+    """Move r by `action` or raise: 409 listing the allowed next steps, 403 when it is not this actor's referral."""
+    before = r.state
+    try:
+        after = states.step(State(before), action, _role(actor))
+    except states.IllegalStep as exc:
+        allowed = [a for a in exc.allowed if a != "expire" and _may_act(actor, r, a)]
+        raise Conflict(
+            f"cannot {action} a referral that is {before}; allowed next steps: {', '.join(allowed) or 'none'}",
+            field="action",
+            details={"allowed": allowed, "state": before},
+        ) from None
+    if not _may_act(actor, r, action):
+        raise Forbidden(f"this referral is not yours to {action}", field="action")
+    r.state = after.value
+    r.version += 1
+    r.updated_at = utcnow()
+    _event(session, r, actor, action, before, note, detail)
+    audit.record(session, actor, f"referral.{action}", patient=r.patient_ref, resource=f"Referral/{r.id}")
+    return before
+
+
+def _validate(data: ReferralIn) -> None:
+    if data.direction not in DIRECTIONS:
+        raise Invalid(f"direction must be one of {', '.join(DIRECTIONS)}", field="direction")
+    if data.urgency not in URGENCIES:
+        raise Invalid(f"urgency must be one of {', '.join(URGENCIES)}", field="urgency")
+    if data.green_channel and data.green_channel not in GREEN_CHANNELS:
+        raise Invalid(f"green_channel must be one of {', '.join(GREEN_CHANNELS)}", field="green_channel")
+    if not data.reason.strip():
+        raise Invalid("give the reason for the referral", field="reason")
+    if not data.consent:
+        raise Invalid("the patient's consent to the referral is required", field="consent")
+    for code in data.diagnosis_codes:
+        if not code or len(code) > 10 or not code[0].isalpha():
+            raise Invalid(f"{code!r} is not an ICD-10 code (e.g. I10, E11.9)", field="diagnosis_codes")
+
+
+def create(session: Session, actor: Actor, data: ReferralIn, *, task_id: str | None = None) -> Referral:
+    """A referral draft by a sending doctor; `submit` sends it (the API does both unless asked for a draft)."""
+    if str(actor.role) not in {str(r) for r in states.SENDERS} and actor.role != Role.SYSTEM_ADMIN:
+        raise Forbidden(f"a {actor.role} does not send referrals", field="role")
+    if actor.facility_id is None:
+        raise Forbidden("a referral is sent from a facility: your account has none", field="facility")
+    _validate(data)
+    patient = _patient(session, data.patient)
+    sender = place(session, actor.facility_id)
+    target = place(session, data.target_facility_id, field="target_facility_id") if data.target_facility_id else None
+    green = data.green_channel
+    observations = []
+    if data.systolic is not None:
+        observations.append(rules.Observation(LOINC_SYSTOLIC, data.systolic, "mm[Hg]"))
+    if data.diastolic is not None:
+        observations.append(rules.Observation(LOINC_DIASTOLIC, data.diastolic, "mm[Hg]"))
+    guessed = service_for(data.diagnosis_codes)
+    facts = clinical_facts(
+        session,
+        data.patient,
+        conditions=data.diagnosis_codes,
+        observations=observations,
+        flags=data.flags,
+        facility=sender,
+        needed_service=data.service or guessed,
+    )
+    direction = "up" if data.direction == "lateral" else data.direction
+    matches = rules.matching_criteria(facts, catalogue.load_criteria(), direction)
+    if not green:
+        green = next((m.criterion.green_channel for m in matches if m.criterion.green_channel), None)
+    urgency = "emergency" if green else data.urgency
+    if data.urgency == "routine" and matches and not green:
+        urgency = matches[0].criterion.urgency  # the most urgent criterion met sets the floor
+    service = data.service or service_for(data.diagnosis_codes, [m.criterion.condition for m in matches])
+    rid = uuid.uuid4()
+    r = Referral(
+        id=rid,
+        patient_ref=data.patient,
+        patient_name=patient_name(patient),
+        direction=data.direction,
+        urgency=urgency,
+        green_channel=green,
+        state=State.DRAFT.value,
+        reason=data.reason.strip(),
+        diagnosis_codes=[c.strip().upper() for c in data.diagnosis_codes],
+        criteria=[match_dict(m) for m in matches],
+        summary=data.summary,
+        record_refs=list(data.record_refs) + [o.ref for m in matches for o in m.observations if o.ref],
+        service=service,
+        consent=data.consent,
+        sender_facility_id=sender.id,
+        sender_username=actor.username,
+        target_facility_id=target.id if target else None,
+        target_department=data.target_department or department_for(target, service),
+        consortium_ids=sorted(str(c) for c in sender.consortium_ids),
+        outside_reason=data.outside_reason,
+        times={k: v.isoformat() for k, v in (data.times or {}).items()},
+        service_request_id=data.service_request_id or str(rid),
+        task_id=task_id or str(rid),
+        created_at=utcnow(),
+    )
+    session.add(r)
+    session.flush()
+    _event(session, r, actor, "create", None, detail={"criteria": [m.criterion.id for m in matches]})
+    audit.record(session, actor, "referral.create", patient=r.patient_ref, resource=f"Referral/{r.id}")
+    _publish(session, r, "created", actor)
+    return r
+
+
+def get(session: Session, actor: Actor, referral_id: uuid.UUID | str, *, lock: bool = False) -> Referral:
+    try:
+        rid = referral_id if isinstance(referral_id, uuid.UUID) else uuid.UUID(str(referral_id))
+    except ValueError:
+        raise NotFound(f"no referral {referral_id}", field="referral_id") from None
+    stmt = select(Referral).where(Referral.id == rid)
+    if lock:
+        stmt = stmt.with_for_update()
+    r = session.scalar(stmt)
+    if r is None:
+        raise NotFound(f"no referral {referral_id}", field="referral_id")
+    if not may_read(actor, r):
+        audit.record(session, actor, "referral.read", patient=r.patient_ref, outcome="denied")
+        raise Forbidden("this referral is not one of your facility's or your referral centre's", field="referral_id")
+    return r
+
+
+def read(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Referral:
+    r = get(session, actor, referral_id)
+    audit.record(session, actor, "referral.read", patient=r.patient_ref, resource=f"Referral/{r.id}")
+    return r
+
+
+def by_task(session: Session, task_id: str) -> Referral | None:
+    return session.scalar(select(Referral).where(Referral.task_id == task_id))
+
+
+def history(session: Session, r: Referral) -> list[ReferralEvent]:
+    return list(
+        session.scalars(select(ReferralEvent).where(ReferralEvent.referral_id == r.id).order_by(ReferralEvent.seq))
+    )
+
+
+def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Referral:
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "submit")
+    now = utcnow()
+    r.sla_due_at = now + accept_within(r.urgency)
+    r.times = {**r.times, "referral": r.times.get("referral") or now.isoformat()}
+    sender = place(session, r.sender_facility_id)
+    r.routing = rank_receivers(
+        session,
+        sender,
+        service=r.service,
+        urgency=r.urgency,
+        green_channel=r.green_channel,
+        patient_choice=r.target_facility_id,
+        outside_reason=r.outside_reason,
+    )
+    _publish(session, r, "submitted", actor)
+    if r.green_channel:
+        _green_channel_fast_track(session, r)
+    return r
+
+
+def _system(actor: Actor | None = None) -> Actor:
+    return Actor(user_id=None, username="system", role=Role.SYSTEM_ADMIN, display_name="system")
+
+
+def _green_channel_fast_track(session: Session, r: Referral) -> None:
+    """A green channel skips the queue: the platform triages and offers to the best centre at once and alerts it."""
+    system = _system()
+    _transition(session, system, r, "triage", note="green channel: automatic triage")
+    best = r.target_facility_id or (uuid.UUID(r.routing[0]["facility_id"]) if r.routing else None)
+    if best is None:
+        _publish(session, r, "triaged", system)
+        return  # no centre found: it waits for the coordinator, already overdue-tracked
+    receiver = place(session, best)
+    r.receiver_facility_id = receiver.id
+    r.receiver_department = department_for(receiver, "emergency") or department_for(receiver, r.service)
+    _transition(session, system, r, "offer", note="green channel: offered to the nearest capable centre")
+    r.insurance = insurance_estimate(session, place(session, r.sender_facility_id), receiver)
+    _publish(session, r, "offered", system)
+    outbox.emit(
+        session,
+        "referral.green_channel_alert",
+        subject=f"Referral/{r.id}",
+        payload={"referral": str(r.id), "channel": r.green_channel, "receiver": str(receiver.id)},
+    )
+
+
+def triage(session: Session, actor: Actor, referral_id: uuid.UUID | str, note: str | None = None) -> Referral:
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "triage", note=note)
+    _publish(session, r, "triaged", actor)
+    return r
+
+
+def offer(
+    session: Session,
+    actor: Actor,
+    referral_id: uuid.UUID | str,
+    facility_id: uuid.UUID | None = None,
+    department: str | None = None,
+    outside_reason: str | None = None,
+) -> Referral:
+    """Offer to a receiver: the one named, else the router's first choice."""
+    r = get(session, actor, referral_id, lock=True)
+    if facility_id is None:
+        if not r.routing:
+            raise Invalid("the router found no receiver: name a facility", field="facility_id")
+        facility_id = uuid.UUID(r.routing[0]["facility_id"])
+    receiver = place(session, facility_id, field="facility_id")
+    sender = place(session, r.sender_facility_id)
+    if r.consortium_ids and not (receiver.consortium_ids & sender.consortium_ids):
+        reason = outside_reason or r.outside_reason
+        if not reason and facility_id != r.target_facility_id:
+            raise Invalid("outside the own consortium only with a stated reason", field="outside_reason")
+        r.outside_reason = reason
+    r.receiver_facility_id = receiver.id
+    r.receiver_department = department or department_for(receiver, r.service)
+    _transition(session, actor, r, "offer", detail={"facility_id": str(receiver.id), "department": department})
+    r.insurance = insurance_estimate(session, sender, receiver)
+    _publish(session, r, "offered", actor)
+    return r
+
+
+def accept(session: Session, actor: Actor, referral_id: uuid.UUID | str, note: str | None = None) -> Referral:
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "accept", note=note)
+    r.sla_due_at = None  # answered: the acceptance clock stops
+    _publish(session, r, "accepted", actor)
+    return r
+
+
+def decline(session: Session, actor: Actor, referral_id: uuid.UUID | str, reason: str) -> Referral:
+    if not reason or not reason.strip():
+        raise Invalid("say why the referral is declined", field="reason")
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "decline", note=reason)
+    r.decline_reason = reason.strip()
+    _publish(session, r, "declined", actor)
+    return r
+
+
+def redirect(session: Session, actor: Actor, referral_id: uuid.UUID | str, reason: str) -> Referral:
+    if not reason or not reason.strip():
+        raise Invalid("say where or why the referral should go elsewhere", field="reason")
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "redirect", note=reason)
+    r.decline_reason = reason.strip()
+    _publish(session, r, "redirected", actor)
+    return r
+
+
+def publish_slots(
+    session: Session,
+    actor: Actor,
+    *,
+    department: str,
+    start: datetime,
+    count: int,
+    minutes: int = 30,
+    kind: str = "outpatient",
+    facility_id: uuid.UUID | None = None,
+) -> list[ReferralSlot]:
+    """A department publishes outpatient slots (or beds) that referrals may book."""
+    fid = facility_id or actor.facility_id
+    if actor.role != Role.SYSTEM_ADMIN and fid != actor.facility_id:
+        raise Forbidden("a department publishes slots of its own facility", field="facility_id")
+    if kind not in ("outpatient", "bed"):
+        raise Invalid("kind must be outpatient or bed", field="kind")
+    if not 1 <= count <= 500:
+        raise Invalid("count must be between 1 and 500", field="count")
+    if not 5 <= minutes <= 24 * 60 * 14:
+        raise Invalid("minutes must be between 5 and 20160", field="minutes")
+    if start.tzinfo is None:
+        raise Invalid("start needs a time zone (e.g. 2026-11-24T09:00+08:00)", field="start")
+    facility = place(session, fid, field="facility_id")
+    if department not in facility.departments:
+        raise Invalid(f"{facility.name} has no department {department}", field="department")
+    slots = []
+    for i in range(count):
+        s = start + timedelta(minutes=minutes * i) if kind == "outpatient" else start
+        slots.append(
+            ReferralSlot(
+                facility_id=facility.id, department=department, kind=kind, start=s, end=s + timedelta(minutes=minutes)
+            )
+        )
+    session.add_all(slots)
+    session.flush()
+    return slots
+
+
+def free_slots(session: Session, facility_id: uuid.UUID, department: str | None, limit: int = 20) -> list[ReferralSlot]:
+    stmt = select(ReferralSlot).where(
+        ReferralSlot.facility_id == facility_id, ReferralSlot.referral_id.is_(None), ReferralSlot.start > utcnow()
+    )
+    if department:
+        stmt = stmt.where(ReferralSlot.department == department)
+    return list(session.scalars(stmt.order_by(ReferralSlot.start, ReferralSlot.id).limit(limit)))
+
+
+def book(
+    session: Session,
+    actor: Actor,
+    referral_id: uuid.UUID | str,
+    *,
+    slot_id: uuid.UUID | None = None,
+    start: datetime | None = None,
+    kind: str = "outpatient",
+) -> Referral:
+    """Book a slot (or reserve a bed) atomically: a conditional update takes it; the loser gets 409 and the next one."""
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "book")
+    if slot_id is not None:
+        taken = session.execute(
+            update(ReferralSlot)
+            .where(
+                ReferralSlot.id == slot_id,
+                ReferralSlot.referral_id.is_(None),
+                ReferralSlot.facility_id == r.receiver_facility_id,
+            )
+            .values(referral_id=r.id, taken_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            exists = session.get(ReferralSlot, slot_id)
+            if exists is None or exists.facility_id != r.receiver_facility_id:
+                raise NotFound(f"no slot {slot_id} at the receiving facility", field="slot_id")
+            nxt = free_slots(session, exists.facility_id, exists.department, limit=1)
+            hint = f"; next free: {nxt[0].id} at {nxt[0].start.isoformat()}" if nxt else "; no other free slot"
+            raise Conflict(
+                f"slot {slot_id} was just taken{hint}",
+                field="slot_id",
+                details={"next": str(nxt[0].id) if nxt else None},
+            )
+        slot = session.get(ReferralSlot, slot_id)
+        assert slot is not None
+        session.refresh(slot)
+        r.appointment = {
+            "kind": slot.kind,
+            "slot_id": str(slot.id),
+            "start": slot.start.isoformat(),
+            "end": slot.end.isoformat(),
+            "department": slot.department,
+        }
+    else:
+        if start is None:
+            raise Invalid("give a slot_id or a start time", field="slot_id")
+        if start.tzinfo is None:
+            raise Invalid("start needs a time zone", field="start")
+        if kind not in ("outpatient", "bed"):
+            raise Invalid("kind must be outpatient or bed", field="kind")
+        r.appointment = {
+            "kind": kind,
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=30)).isoformat(),
+            "department": r.receiver_department,
+        }
+    _publish(session, r, "booked", actor)
+    return r
+
+
+def arrive(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Referral:
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "arrive")
+    r.times = {**r.times, "arrival": r.times.get("arrival") or utcnow().isoformat()}
+    _publish(session, r, "arrived", actor)
+    return r
+
+
+def start_treatment(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Referral:
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "start_treatment")
+    _publish(session, r, "in_treatment", actor)
+    return r
+
+
+def discharge(session: Session, actor: Actor, referral_id: uuid.UUID | str, data: DischargeIn) -> Referral:
+    """Discharge; the down-referral criteria decide whether the patient is stable enough to go back down."""
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "discharge", note=data.summary)
+    observations = []
+    if data.systolic is not None:
+        observations.append(rules.Observation(LOINC_SYSTOLIC, data.systolic, "mm[Hg]"))
+    if data.diastolic is not None:
+        observations.append(rules.Observation(LOINC_DIASTOLIC, data.diastolic, "mm[Hg]"))
+    facts = clinical_facts(
+        session, r.patient_ref, conditions=r.diagnosis_codes, observations=observations, flags=data.flags
+    )
+    down = rules.matching_criteria(facts, catalogue.load_criteria(), "down")
+    r.stable = bool(down) or data.stable
+    r.criteria = [c for c in r.criteria if c.get("direction") != "down"] + [match_dict(m) for m in down]
+    _publish(session, r, "discharged", actor)
+    return r
+
+
+def down_refer(session: Session, actor: Actor, referral_id: uuid.UUID | str, data: DownReferIn) -> Referral:
+    """Send the patient back down with a care plan, to the family-doctor team of their township by default."""
+    if not data.plan.strip():
+        raise Invalid("a down-referral carries a care plan", field="plan")
+    r = get(session, actor, referral_id, lock=True)
+    if data.facility_id is not None:
+        target = place(session, data.facility_id, field="facility_id")
+    else:
+        sender = place(session, r.sender_facility_id)
+        # A village clinic's patients are followed up by the family-doctor team of its township centre.
+        target = place(session, sender.parent_id) if sender.level == "village_clinic" and sender.parent_id else sender
+    _transition(session, actor, r, "down_refer", note=data.plan)
+    r.down_facility_id = target.id
+    r.care_plan = {
+        "plan": data.plan.strip(),
+        "medications": list(data.medications),
+        "follow_up_days": data.follow_up_days,
+        "due": (utcnow() + timedelta(days=data.follow_up_days)).isoformat(),
+        "by": actor.username,
+        "at": utcnow().isoformat(),
+    }
+    _publish(session, r, "down_referred", actor)
+    return r
+
+
+def follow_up(session: Session, actor: Actor, referral_id: uuid.UUID | str, note: str) -> Referral:
+    if not note or not note.strip():
+        raise Invalid("record what the follow-up found", field="note")
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "follow_up", note=note)
+    r.follow_up = {"note": note.strip(), "by": actor.username, "at": utcnow().isoformat()}
+    _publish(session, r, "followed_up", actor)
+    return r
+
+
+def close(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Referral:
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "close")
+    _publish(session, r, "closed", actor)
+    return r
+
+
+def cancel(session: Session, actor: Actor, referral_id: uuid.UUID | str, reason: str) -> Referral:
+    if not reason or not reason.strip():
+        raise Invalid("say why the referral is cancelled", field="reason")
+    r = get(session, actor, referral_id, lock=True)
+    _transition(session, actor, r, "cancel", note=reason)
+    r.sla_due_at = None
+    if r.appointment and r.appointment.get("slot_id"):
+        session.execute(
+            update(ReferralSlot)
+            .where(ReferralSlot.id == uuid.UUID(r.appointment["slot_id"]), ReferralSlot.referral_id == r.id)
+            .values(referral_id=None, taken_at=None)
+        )
+    _publish(session, r, "cancelled", actor)
+    return r
+
+
+ACTIONS = {
+    "submit": lambda s, a, rid, body: submit(s, a, rid),
+    "triage": lambda s, a, rid, body: triage(s, a, rid, body.get("note")),
+    "accept": lambda s, a, rid, body: accept(s, a, rid, body.get("note")),
+    "decline": lambda s, a, rid, body: decline(s, a, rid, body.get("reason", "")),
+    "redirect": lambda s, a, rid, body: redirect(s, a, rid, body.get("reason", "")),
+    "arrive": lambda s, a, rid, body: arrive(s, a, rid),
+    "start_treatment": lambda s, a, rid, body: start_treatment(s, a, rid),
+    "follow_up": lambda s, a, rid, body: follow_up(s, a, rid, body.get("note", "")),
+    "close": lambda s, a, rid, body: close(s, a, rid),
+    "cancel": lambda s, a, rid, body: cancel(s, a, rid, body.get("reason", "")),
+}
+
+
+def record_times(session: Session, actor: Actor, referral_id: uuid.UUID | str, data: TimesIn) -> Referral:
+    """Record points of a green-channel time chain (onset, first contact, transfer start, key treatment ...)."""
+    r = get(session, actor, referral_id, lock=True)
+    if r.state in {s.value for s in states.FINAL}:
+        raise Conflict(f"the referral is {r.state}: its time chain is closed", field="state")
+    if not _may_act(actor, r, "arrive") and not _may_act(actor, r, "cancel"):
+        raise Forbidden("only the sending or receiving side records the time chain", field="times")
+    times = dict(r.times)
+    for point, at in data.times.items():
+        if point not in TIME_POINTS:
+            raise Invalid(f"time point must be one of {', '.join(TIME_POINTS)}", field=f"times.{point}")
+        if at.tzinfo is None:
+            raise Invalid("times need a time zone", field=f"times.{point}")
+        times[point] = at.isoformat()
+    r.times = times
+    r.version += 1
+    _event(
+        session, r, actor, "record_times", r.state, detail={"times": {k: v.isoformat() for k, v in data.times.items()}}
+    )
+    _publish(session, r, "times", actor)
+    return r
+
+
+@dataclass
+class ChainStatus:
+    channel: str
+    target_minutes: int
+    door_target_minutes: int
+    treatment: str
+    points: list[tuple[str, str | None]] = field(default_factory=list)
+    elapsed_minutes: float | None = None
+    door_minutes: float | None = None
+    within: bool | None = None
+
+
+def chain_status(r: Referral, now: datetime | None = None) -> ChainStatus | None:
+    """Elapsed time of a green-channel chain against its targets (whole chain; door-to-treatment)."""
+    if not r.green_channel:
+        return None
+    terms = sla_config()["green_channels"][r.green_channel]
+    times = {k: _at(v) for k, v in (r.times or {}).items()}
+    start = times.get("symptom_onset") or times.get("first_contact") or times.get("referral")
+    end = times.get("key_treatment") or now or utcnow()
+    elapsed = (end - start).total_seconds() / 60 if start else None
+    door = None
+    if times.get("arrival") and times.get("key_treatment"):
+        door = (times["key_treatment"] - times["arrival"]).total_seconds() / 60  # type: ignore[operator]
+    return ChainStatus(
+        channel=r.green_channel,
+        target_minutes=int(terms["chain"]),
+        door_target_minutes=int(terms["door_to_treatment"]),
+        treatment=str(terms["treatment"]),
+        points=[(p, r.times.get(p)) for p in TIME_POINTS],
+        elapsed_minutes=round(elapsed, 1) if elapsed is not None else None,
+        door_minutes=round(door, 1) if door is not None else None,
+        within=None if elapsed is None else elapsed <= int(terms["chain"]),
+    )
+
+
+# --- timers and queues -------------------------------------------------------------------------------------------------
+
+
+def escalate_overdue(session: Session, now: datetime | None = None) -> list[Referral]:
+    """Referrals past their acceptance SLA escalate to the referral centre (once); long-unanswered ones expire."""
+    now = now or utcnow()
+    system = _system()
+    due = list(
+        session.scalars(
+            select(Referral)
+            .where(Referral.state.in_([s.value for s in AWAITING_ACCEPTANCE]), Referral.sla_due_at < now)
+            .order_by(Referral.sla_due_at)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    escalated = []
+    for r in due:
+        assert r.sla_due_at is not None
+        submitted: datetime = r.sla_due_at - accept_within(r.urgency)
+        if now >= submitted + expire_after(r.urgency):
+            _transition(session, system, r, "expire", note="unanswered past the SLA")
+            r.sla_due_at = None
+            _publish(session, r, "expired", system)
+            continue
+        if r.escalated_at is None:
+            r.escalated_at = now
+            r.version += 1
+            _event(
+                session, r, system, "escalate", r.state, note="acceptance SLA missed: escalated to the referral centre"
+            )
+            _publish(session, r, "escalated", system)
+            escalated.append(r)
+    return escalated
+
+
+def _visible(stmt: Any, actor: Actor) -> Any:
+    if actor.role == Role.SYSTEM_ADMIN:
+        return stmt
+    fid = actor.facility_id
+    conds = []
+    if fid is not None:
+        conds += [
+            Referral.sender_facility_id == fid,
+            Referral.receiver_facility_id == fid,
+            Referral.down_facility_id == fid,
+        ]
+    if actor.role == Role.REFERRAL_COORDINATOR:
+        # consortium_ids is a JSON list of uuid strings: a text match works on SQLite and PostgreSQL alike.
+        conds += [cast(Referral.consortium_ids, String).like(f"%{c}%") for c in actor.consortium_ids]
+    if not conds:
+        return stmt.where(Referral.id.is_(None))
+    return stmt.where(or_(*conds))
+
+
+def list_referrals(
+    session: Session,
+    actor: Actor,
+    *,
+    queue: str | None = None,
+    state: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> tuple[list[Referral], int]:
+    """A work queue (or all the actor may see), newest first; each read is audited once for the list."""
+    now = now or utcnow()
+    if not 1 <= limit <= 500:
+        raise Invalid("limit must be between 1 and 500", field="limit")
+    stmt = _visible(select(Referral), actor)
+    fid = actor.facility_id
+    if queue is None:
+        pass
+    elif queue == "sent":
+        stmt = stmt.where(Referral.sender_facility_id == fid)
+    elif queue == "to_triage":
+        stmt = stmt.where(Referral.state.in_(["submitted", "declined", "redirected", "triaged"]))
+    elif queue == "overdue":
+        stmt = stmt.where(Referral.state.in_([s.value for s in AWAITING_ACCEPTANCE]), Referral.sla_due_at < now)
+    elif queue == "escalated":
+        stmt = stmt.where(
+            Referral.escalated_at.is_not(None), Referral.state.in_([s.value for s in AWAITING_ACCEPTANCE])
+        )
+    elif queue == "offered":
+        stmt = stmt.where(Referral.receiver_facility_id == fid, Referral.state == "offered")
+    elif queue == "incoming":
+        stmt = stmt.where(
+            Referral.receiver_facility_id == fid,
+            Referral.state.in_(["accepted", "booked", "arrived", "in_treatment", "discharged"]),
+        )
+    elif queue == "down_referral_due":
+        stmt = stmt.where(Referral.state == "discharged", Referral.stable.is_(True))
+    elif queue == "follow_up":
+        stmt = stmt.where(Referral.down_facility_id == fid, Referral.state.in_(["down_referred", "followed_up"]))
+    elif queue == "open":
+        stmt = stmt.where(Referral.state.in_([s.value for s in OPEN]))
+    else:
+        raise Invalid(
+            "queue must be one of sent, to_triage, overdue, escalated, offered, incoming, down_referral_due, "
+            "follow_up, open",
+            field="queue",
+        )
+    if state:
+        if state not in {s.value for s in State}:
+            raise Invalid("unknown state", field="state")
+        stmt = stmt.where(Referral.state == state)
+    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    order = Referral.sla_due_at if queue in ("overdue", "escalated") else Referral.created_at.desc()
+    items = list(session.scalars(stmt.order_by(order, Referral.id).offset(offset).limit(limit)))
+    if items:
+        audit.record(
+            session, actor, "referral.list", resource=f"Referral?queue={queue or ''}", detail={"count": len(items)}
+        )
+    return items, total
+
+
+def monthly_counts(session: Session, actor: Actor, division_prefix: str) -> list[dict[str, Any]]:
+    """Up- and down-referrals per sending facility per month, for officials (aggregates, no person data)."""
+    month = func.substr(cast(Referral.created_at, String), 1, 7)
+    stmt = (
+        select(Facility.name, Referral.direction, month, func.count())
+        .join(Facility, Facility.id == Referral.sender_facility_id)
+        .where(Facility.division_code.startswith(division_prefix), Referral.state != "draft")
+        .group_by(Facility.name, Referral.direction, month)
+        .order_by(month.desc(), func.count().desc())
+        .limit(200)
+    )
+    return [
+        {"facility": name, "direction": direction, "month": m, "count": n}
+        for name, direction, m, n in session.execute(stmt)
+    ]
+
+
+def count_queues(session: Session, actor: Actor) -> dict[str, int]:
+    names = {
+        Role.REFERRAL_COORDINATOR: ("to_triage", "overdue", "escalated", "down_referral_due"),
+        Role.COUNTY_DOCTOR: ("offered", "incoming", "sent", "down_referral_due"),
+        Role.SPECIALIST: ("offered", "incoming", "sent", "down_referral_due"),
+        Role.TOWNSHIP_DOCTOR: ("sent", "follow_up", "offered", "incoming"),
+        Role.VILLAGE_DOCTOR: ("sent", "follow_up"),
+    }.get(actor.role, ())
+    return {q: _count(session, actor, q) for q in names}
+
+
+def _count(session: Session, actor: Actor, queue: str) -> int:
+    stmt = _visible(select(Referral.id), actor)
+    fid = actor.facility_id
+    now = utcnow()
+    waiting = [s.value for s in AWAITING_ACCEPTANCE]
+    queues: dict[str, list[Any]] = {
+        "sent": [Referral.sender_facility_id == fid, Referral.state.in_([s.value for s in OPEN])],
+        "to_triage": [Referral.state.in_(["submitted", "declined", "redirected", "triaged"])],
+        "overdue": [Referral.state.in_(waiting), Referral.sla_due_at < now],
+        "escalated": [Referral.escalated_at.is_not(None), Referral.state.in_(waiting)],
+        "offered": [Referral.receiver_facility_id == fid, Referral.state == "offered"],
+        "incoming": [
+            Referral.receiver_facility_id == fid,
+            Referral.state.in_(["accepted", "booked", "arrived", "in_treatment", "discharged"]),
+        ],
+        "down_referral_due": [Referral.state == "discharged", Referral.stable.is_(True)],
+        "follow_up": [Referral.down_facility_id == fid, Referral.state == "down_referred"],
+    }
+    where = queues[queue]
+    filtered = stmt.where(*where).subquery()
+    return int(session.scalar(select(func.count()).select_from(filtered)) or 0)
