@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 import yilian
-from yilian import migrations, network, referrals
+from yilian import analytics, migrations, network
+from yilian.analytics import pages as analytics_pages
 from yilian.config import get_settings
 from yilian.db import get_engine
 from yilian.fhir import api as fhir_api
@@ -69,10 +70,11 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
         )
 
     network.install()  # home panels, navigation, actor enrichment
+    analytics.install()  # ViewDefinition on /fhir, the views page in the navigation
     app.include_router(pages.router)
     app.include_router(network_api.router)
     app.include_router(network_pages.router)
-    referrals.mount(app)  # before the FHIR router: a referral Task posted to /fhir starts the workflow
+    app.include_router(analytics_pages.router)
     app.include_router(fhir_api.router)
     return app
 

@@ -23,7 +23,7 @@ PATIENT = {
     "id": "p1",
     "gender": "female",
     "birthDate": "1956-03-02",
-    "identifier": [{"system": "urn:yilian:sid:cn-resident-id", "value": "141002195603021234"}],
+    "identifier": [{"system": "urn:yilian:sid:cn-resident-id", "value": "141002195603021239"}],
     "name": [{"use": "official", "family": "王", "given": ["秀英"], "text": "王秀英"}],
     "address": [
         {"use": "home", "text": "山西省临汾市尧都区解州镇", "extension": [{"url": DIVISION, "valueCode": "141002"}]}

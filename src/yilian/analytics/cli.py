@@ -147,25 +147,47 @@ def list_views() -> None:
 
 @app.command("materialize")
 def materialize_cmd(
-    source: Annotated[list[Path], typer.Argument(help="Snapshot files: Parquet (a 'resource' column) or NDJSON.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the Parquet files, one per view.")] = Path(
-        "var/views"
-    ),
+    source: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Snapshot files (Parquet with a 'resource' column, or NDJSON). Default: the FHIR store."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="With SOURCE files: directory for VIEW.parquet (default var/views).")
+    ] = None,
     view: Annotated[
-        list[str] | None, typer.Option("--view", help="View name or file; repeat for several. Default: all shipped.")
+        list[str] | None,
+        typer.Option("--view", help="View name (or file, with SOURCE); repeat for several. Default: all."),
     ] = None,
 ) -> None:
-    """Write shipped (or given) views over a snapshot as Parquet files, VIEW.parquet in --out."""
+    """Write views as Parquet. Without SOURCE: snapshot the FHIR store (only what changed), bring every view in effect
+    up to date incrementally and register it for the indicator engine."""
     try:
-        specs = view or catalogue.names()
-        for spec in specs:
-            definition = load_view(spec)
-            compiled = compile_view(definition)
-            target = out / f"{compiled.name}.parquet"
-            n = materialize(compiled, [str(s) for s in source], target)
-            err.print(f"{compiled.name}: {n} rows → {target}", highlight=False)
+        if source:
+            target_dir = out or Path("var/views")
+            for spec in view or catalogue.names():
+                compiled = compile_view(load_view(spec))
+                target = target_dir / f"{compiled.name}.parquet"
+                n = materialize(compiled, [str(s) for s in source], target)
+                err.print(f"{compiled.name}: {n} rows → {target}", highlight=False)
+            return
+        from yilian.analytics.materialize import materialize_views
+        from yilian.db import unit_of_work
+
+        with unit_of_work() as session:
+            materialize_views(session, view, progress=lambda line: err.print(line, highlight=False))
     except YilianError as exc:
         _fail(exc)
+
+
+@app.command("registered")
+def registered_cmd() -> None:
+    """The materialised views the indicator engine reads: name, rows, source definition, file."""
+    from yilian.analytics.materialize import registered
+    from yilian.db import read_session
+
+    with read_session() as session:
+        for reg in registered(session):
+            typer.echo(f"{reg.name}\t{reg.rows}\t{reg.source}\t{reg.materialized_at:%Y-%m-%d %H:%M}Z\t{reg.path}")
 
 
 if __name__ == "__main__":

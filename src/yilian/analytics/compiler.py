@@ -28,6 +28,7 @@ from yilian.errors import Invalid
 # nests deeper stops the query with an explicit error instead of silently dropping rows.
 REPEAT_DEPTH = 8
 
+KEY_COLUMN = "_resource_key"
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 RESOURCE_RE = re.compile(r"^[A-Z][A-Za-z]+$")
 
@@ -651,8 +652,16 @@ class CompiledView:
     fallbacks: list[Fallback] = field(default_factory=list)
     constants: dict[str, object] = field(default_factory=dict)
 
-    def sql(self, source: str = "resources") -> str:
-        return self.sql_template.replace("{source}", source)
+    def sql(self, source: str = "resources", *, keyed: bool = False) -> str:
+        """The query over `source`; keyed adds a last column _resource_key (the id of the row's resource)."""
+        key_expr = "json_extract_string(src.resource, '$.id')"
+        if not keyed:
+            key, inner = "", ""
+        elif "{inner_key}" in self.sql_template:
+            key, inner = f", rows.{KEY_COLUMN}", f", {key_expr} AS {KEY_COLUMN}"
+        else:
+            key, inner = f",\n  {key_expr} AS {KEY_COLUMN}", ""
+        return self.sql_template.replace("{source}", source).replace("{inner_key}", inner).replace("{key}", key)
 
     def explain(self) -> str:
         lines = [f"view {self.name!r} over {self.resource}", "columns:"]
@@ -988,12 +997,14 @@ def compile_view(view: object) -> CompiledView:
         source = f"SELECT * FROM ({source}) AS filtered WHERE " + " AND ".join(
             f"coalesce({cnd}, false)" for cnd in conds
         )
+    # {key} and {inner_key} add the resource id as _resource_key when a materialisation needs to replace the rows
+    # of changed resources (see CompiledView.sql)
     if top.single is not None:
         cols = ",\n  ".join(f"{e} AS {qi(n)}" for n, e in zip(top.names, top.single, strict=True))
-        sql = f"SELECT\n  {cols}\nFROM ({source}) AS src"
+        sql = f"SELECT\n  {cols}{{key}}\nFROM ({source}) AS src"
     else:
         cols = ", ".join(f"r.{qi(n)} AS {qi(n)}" for n in top.names)
-        sql = f"SELECT {cols}\nFROM (SELECT unnest({top.lst}) AS r\n      FROM ({source}) AS src) AS rows"
+        sql = f"SELECT {cols}{{key}}\nFROM (SELECT unnest({top.lst}) AS r{{inner_key}}\n      FROM ({source}) AS src) AS rows"
     name = str(view["name"]) if isinstance(view.get("name"), str) else str(view["resource"]).lower()
     return CompiledView(
         view=view,

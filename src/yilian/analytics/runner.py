@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 from duckdb import func as duckdb_func
 
-from yilian.analytics.compiler import MACROS, CompiledView, compile_view, q
+from yilian.analytics.compiler import KEY_COLUMN, MACROS, CompiledView, compile_view, q
 from yilian.errors import Invalid
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Iterable[dict[str, Any]]
@@ -264,14 +264,16 @@ def _as_compiled(view: dict | CompiledView) -> CompiledView:
     return view if isinstance(view, CompiledView) else compile_view(view)
 
 
-def execute(con: duckdb.DuckDBPyConnection, compiled: CompiledView, relation: str = "resources") -> list[dict]:
+def execute(
+    con: duckdb.DuckDBPyConnection, compiled: CompiledView, relation: str = "resources", *, keyed: bool = False
+) -> list[dict]:
     try:
-        cur = con.execute(compiled.sql(relation))
+        cur = con.execute(compiled.sql(relation, keyed=keyed))
         rows = cur.fetchall()
     except duckdb.Error as exc:
         raise Invalid(f"view {compiled.name!r} failed on the data: {_clean(exc)}", field="ViewDefinition") from exc
-    names = [c.name for c in compiled.columns]
-    types = [c.sql_type for c in compiled.columns]
+    names = [c.name for c in compiled.columns] + ([KEY_COLUMN] if keyed else [])
+    types = [c.sql_type for c in compiled.columns] + (["VARCHAR"] if keyed else [])
     return [{n: _python_value(v, t) for n, v, t in zip(names, row, types, strict=True)} for row in rows]
 
 
@@ -283,13 +285,15 @@ def _clean(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def run_view(view: dict | CompiledView, resources: Source) -> list[dict]:
-    """Evaluate a ViewDefinition over resources (dicts, or NDJSON/JSON/Bundle/Parquet paths); rows as dicts."""
+def run_view(view: dict | CompiledView, resources: Source, *, keyed: bool = False) -> list[dict]:
+    """Evaluate a ViewDefinition over resources (dicts, or NDJSON/JSON/Bundle/Parquet paths); rows as dicts.
+
+    keyed adds `_resource_key`, the id of the resource each row came from."""
     compiled = _as_compiled(view)
     con = connect()
     relation = register_source(con, resources)
     try:
-        return execute(con, compiled, relation)
+        return execute(con, compiled, relation, keyed=keyed)
     finally:
         drop_source(con, relation)
         con.close()
