@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 import yilian
-from yilian import analytics, migrations, network
+from yilian import analytics, migrations, network, referrals
 from yilian.analytics import pages as analytics_pages
 from yilian.config import get_settings
 from yilian.db import get_engine
@@ -75,6 +75,7 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
     app.include_router(network_api.router)
     app.include_router(network_pages.router)
     app.include_router(analytics_pages.router)
+    referrals.mount(app)  # before the FHIR router: a referral Task posted to /fhir starts the workflow
     app.include_router(fhir_api.router)
     return app
 
