@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from yilian.db import unit_of_work, utcnow
 from yilian.errors import Invalid, YilianError
+from yilian.fhir import searchparams as sp
 from yilian.fhir import store
 from yilian.fhir.models import FhirImportCheckpoint
 from yilian.fhir.outcome import outcome
@@ -73,6 +74,7 @@ class Item:
     valid: bool = False  # already checked and validated (by a worker process)
     checked: bool = False  # shape already known to be within limits
     plain_refs: bool = False  # no conditional references to resolve
+    index: sp.IndexRows | None = None  # search-index values, extracted where it was validated
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -128,6 +130,8 @@ def _check_item(item: Item) -> Item:
             raise Invalid("id: 1-64 letters, digits, '-' or '.'", field=f"{res.get('resourceType')}.id")
         validate(res)
         item.valid = True
+        if item.plain_refs:
+            item.index = sp.extract(res)
     except YilianError as exc:
         item.error = Problem.of(exc)
         if not isinstance(res, dict):
@@ -334,6 +338,7 @@ def _import_batch(
     finished: bool = False,
 ) -> None:
     good: list[dict[str, Any]] = []
+    index: list[sp.IndexRows | None] = []
     rejects: list[dict[str, Any]] = []
     with unit_of_work() as session:
         for item in batch:
@@ -347,7 +352,8 @@ def _import_batch(
             if not item.plain_refs:
                 res = refs.resolve(session, res)
             good.append(res)
-        store.bulk_put(session, good, actor=SYSTEM)
+            index.append(item.index)
+        store.bulk_put(session, good, actor=SYSTEM, index=index)
         cp = session.scalar(select(FhirImportCheckpoint).where(FhirImportCheckpoint.path == key))
         if cp is not None:
             if batch:

@@ -6,6 +6,8 @@ Services call these with a Session and never commit; every write updates the ind
 from __future__ import annotations
 
 import copy
+import os
+import random
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +61,19 @@ class _Write:
     method: str  # POST | PUT
     existing_pk: uuid.UUID | None = None
     existing_version: int = 0
+    index: sp.IndexRows | None = None  # already extracted (bulk import does it in its worker processes)
+
+
+_rng: tuple[int, random.Random] | None = None
+
+
+def _row_id() -> uuid.UUID:
+    """Ids for index rows: random like uuid4 but without a system call each (an import makes millions of them).
+    Re-seeded from the OS in every process, so that forked import workers never repeat each other."""
+    global _rng
+    if _rng is None or _rng[0] != os.getpid():
+        _rng = (os.getpid(), random.Random(os.urandom(32)))
+    return uuid.UUID(int=_rng[1].getrandbits(128), version=4)
 
 
 def _actor_name(actor: Actor | None) -> str:
@@ -100,7 +115,7 @@ def _write_many(session: Session, writes: Sequence[_Write], actor: Actor | None)
                 "resource": res,
             }
         )
-        _index_rows(idx_rows, pk, res)
+        _index_rows(idx_rows, pk, res, w.index if res_type != "Subscription" else None)
         out.append(res)
     conn = session.connection()
     if stale:
@@ -142,20 +157,29 @@ def _insert_rows(conn: Any, table: Table, rows: list[dict[str, Any]]) -> None:
             copy.write_row([Jsonb(row[c]) if c in json_cols and row[c] is not None else row[c] for c in columns])
 
 
-def _index_rows(acc: dict[Any, list[dict[str, Any]]], pk: uuid.UUID, res: dict[str, Any]) -> None:
-    rows = sp.extract(res)
+def _index_rows(
+    acc: dict[Any, list[dict[str, Any]]], pk: uuid.UUID, res: dict[str, Any], rows: sp.IndexRows | None = None
+) -> None:
+    rows = rows or sp.extract(res)
     t = res["resourceType"]
-    base = {"resource_pk": pk, "res_type": t}
-    acc[FhirIdxToken].extend({"pk": new_id(), **base, "param": p, "system": s, "code": c} for p, s, c in rows.tokens)
-    acc[FhirIdxString].extend(
-        {"pk": new_id(), **base, "param": p, "value_norm": n, "value_exact": e} for p, n, e in rows.strings
+    rid = _row_id
+    acc[FhirIdxToken].extend(
+        {"pk": rid(), "resource_pk": pk, "res_type": t, "param": p, "system": s, "code": c} for p, s, c in rows.tokens
     )
-    acc[FhirIdxDate].extend({"pk": new_id(), **base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates)
+    acc[FhirIdxString].extend(
+        {"pk": rid(), "resource_pk": pk, "res_type": t, "param": p, "value_norm": n, "value_exact": e}
+        for p, n, e in rows.strings
+    )
+    acc[FhirIdxDate].extend(
+        {"pk": rid(), "resource_pk": pk, "res_type": t, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates
+    )
     acc[FhirIdxReference].extend(
-        {"pk": new_id(), **base, "param": p, "target_type": tt, "target_id": ti} for p, tt, ti in rows.references
+        {"pk": rid(), "resource_pk": pk, "res_type": t, "param": p, "target_type": tt, "target_id": ti}
+        for p, tt, ti in rows.references
     )
     acc[FhirIdxQuantity].extend(
-        {"pk": new_id(), **base, "param": p, "value": v, "system": s, "code": c} for p, v, s, c in rows.quantities
+        {"pk": rid(), "resource_pk": pk, "res_type": t, "param": p, "value": v, "system": s, "code": c}
+        for p, v, s, c in rows.quantities
     )
 
 
@@ -793,19 +817,25 @@ def find_existing(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tup
 
 
 def bulk_put(
-    session: Session, resources: Sequence[dict[str, Any]], *, actor: Actor | None = None
+    session: Session,
+    resources: Sequence[dict[str, Any]],
+    *,
+    actor: Actor | None = None,
+    index: Sequence[sp.IndexRows | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write already-validated resources that carry their ids (create or new version), with bulk statements."""
+    """Write already-validated resources that carry their ids (create or new version), with bulk statements.
+    `index`, when given, holds each resource's already extracted search-index values (None: extract here)."""
     existing = find_existing(session, [(r["resourceType"], r["id"]) for r in resources])
     writes: list[_Write] = []
     seen: set[tuple[str, str]] = set()
-    for res in resources:
+    for n, res in enumerate(resources):
         key = (res["resourceType"], res["id"])
         if key in seen:  # the same resource twice in one batch: keep the last
             writes = [w for w in writes if (w.resource["resourceType"], w.resource["id"]) != key]
         seen.add(key)
         row = existing.get(key)
-        writes.append(_Write(res, "PUT", row.pk if row else None, row.version if row else 0))
+        rows = index[n] if index is not None else None
+        writes.append(_Write(res, "PUT", row.pk if row else None, row.version if row else 0, rows))
     return _write_many(session, writes, actor)
 
 
