@@ -131,3 +131,87 @@ def review(
             f"{i.id}\t{i.score:.3f}\t{i.left.get('name')} {i.left.get('birthDate')} ({i.left.get('facility')})"
             f"\t{i.right.get('name')} {i.right.get('birthDate')} ({i.right.get('facility')})"
         )
+
+
+@app.command("sync")
+def sync(limit: Annotated[int, typer.Option(help="At most this many records in one run.")] = 100_000) -> None:
+    """Match every Patient written to the FHIR store since the index last saw it (one by one, incremental)."""
+    from yilian import migrations
+    from yilian.db import get_engine, unit_of_work
+    from yilian.patients import service
+
+    migrations.require_current(get_engine())
+    with unit_of_work() as session:
+        done = service.sync_index(session, limit=limit)
+    err.print(f"[green]indexed[/] {done} Patient records")
+
+
+@app.command("decide")
+def decide(
+    review_id: Annotated[str, typer.Argument(help="Review item id (see `yilian patients review`).")],
+    decision: Annotated[str, typer.Argument(help="link or separate")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the history and the audit trail).")] = None,
+) -> None:
+    """Answer one queued pair as the system: link them into one person or keep them apart for good."""
+    import uuid
+
+    from yilian.db import unit_of_work
+    from yilian.errors import Invalid
+    from yilian.patients import service
+    from yilian.security.actor import SYSTEM
+
+    try:
+        key = uuid.UUID(review_id)
+    except ValueError:
+        raise Invalid("A review id is a UUID.", field="review_id") from None
+    with unit_of_work() as session:
+        review = service.decide_review(session, SYSTEM, key, decision, reason=reason)
+        typer.echo(f"{review.left_ref}\t{review.right_ref}\t{review.status}")
+
+
+@app.command("unmerge")
+def unmerge(
+    records: Annotated[list[str], typer.Argument(help="Patient/<id> records to take out of their person.")],
+    reason: Annotated[str | None, typer.Option(help="Why.")] = None,
+) -> None:
+    """Separate records from the person they were linked into (history kept; a re-run never joins them again)."""
+    from yilian.db import unit_of_work
+    from yilian.patients import service
+    from yilian.security.actor import SYSTEM
+
+    with unit_of_work() as session:
+        person = service.unmerge(session, SYSTEM, records, reason=reason)
+        typer.echo(str(person.id))
+
+
+@app.command("person")
+def person(record: Annotated[str, typer.Argument(help="A Patient/<id> record.")]) -> None:
+    """Print the person a record belongs to and every record linked with it, as JSON."""
+    from yilian.db import unit_of_work
+    from yilian.patients import service
+    from yilian.security import audit
+    from yilian.security.actor import SYSTEM
+
+    with unit_of_work() as session:
+        view = service.person_of(session, record)
+        for r in view.records:
+            audit.record(session, SYSTEM, "patients.read", patient=r.patient_ref, detail={"via": "cli"})
+        out = {"person": str(view.id), "records": [{"ref": r.patient_ref, "method": r.link_method, **r.display}
+                                                     for r in view.records]}  # fmt: skip
+    sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+
+
+@app.command("demo")
+def demo(
+    records: Annotated[int, typer.Option(help="About how many patient records.")] = 400,
+    seed: Annotated[int, typer.Option(help="Same seed, same patients.")] = 1,
+) -> None:
+    """Add demo patients (with planted duplicates across facilities) to a demo region built by `yilian demo`."""
+    from yilian import migrations
+    from yilian.db import get_engine, unit_of_work
+    from yilian.patients.demo import add_demo_patients
+
+    migrations.require_current(get_engine())
+    with unit_of_work() as session:
+        summary = add_demo_patients(session, records=records, seed=seed, progress=lambda m: err.print(f"  {m}"))
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")

@@ -15,18 +15,31 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, tuple_
+from sqlalchemy import func, insert, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from yilian.config import get_settings
 from yilian.db import utcnow
-from yilian.errors import Conflict, Invalid, NotFound
+from yilian.errors import Conflict, Forbidden, Invalid, NotFound
 from yilian.patients import linkage, rules
 from yilian.patients.features import display_name, features
 from yilian.patients.models import MpiLink, MpiPerson, MpiRecord, MpiReview
 from yilian.patients.rules import Features, Outcome, PairScore
 from yilian.security import audit
 from yilian.security.actor import SYSTEM, Actor
+from yilian.security.roles import Role
+
+# Who may decide that two records are one person or two (merge, unmerge, review decisions).
+REVIEWER_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.CONSORTIUM_ADMIN, Role.REFERRAL_COORDINATOR})
+
+
+def require_reviewer(actor: Actor) -> None:
+    if actor.role not in REVIEWER_ROLES:
+        raise Forbidden(
+            "Only a consortium administrator, a referral coordinator or a system administrator decides whether two "
+            "records are one person.",
+            field="role",
+        )
 
 
 @dataclass(frozen=True)
@@ -160,7 +173,7 @@ def _move(
 def _new_person(session: Session) -> MpiPerson:
     person = MpiPerson()
     session.add(person)
-    session.flush([person])
+    session.flush()
     return person
 
 
@@ -228,6 +241,7 @@ def link_all(
         f, patient = by_ref[ref]
         for key, value in _columns(f, patient).items():
             setattr(rec, key, value)
+        rec.updated_at = utcnow()
 
     link_score: dict[str, PairScore] = {}
     for s in result.links:
@@ -391,6 +405,7 @@ def match_one(
     if record is not None:
         for key, value in _columns(f, patient).items():
             setattr(record, key, value)
+        record.updated_at = utcnow()  # sync_index compares this with the store's lastUpdated
         if (
             record.pinned
             or session.scalar(
@@ -464,6 +479,7 @@ def merge(
     method: str = "manual",
 ) -> MpiPerson:
     """Move every record of `absorb` into `keep`. `absorb` stays (status merged) so the merge can be undone."""
+    require_reviewer(actor)
     if keep == absorb:
         raise Invalid("A person cannot be merged into itself.", field="absorb")
     kept = _active_person(session, keep, "keep")
@@ -492,6 +508,7 @@ def merge(
 
 def unmerge(session: Session, actor: Actor, patient_refs: list[str], *, reason: str | None = None) -> MpiPerson:
     """Take records out of their person into a person of their own (or back into the person they were merged from)."""
+    require_reviewer(actor)
     if not patient_refs:
         raise Invalid("Name at least one Patient record to separate.", field="patient_refs")
     records = list(session.scalars(select(MpiRecord).where(MpiRecord.patient_ref.in_(patient_refs))))
@@ -581,6 +598,7 @@ def decide_review(
     session: Session, actor: Actor, review_id: uuid.UUID, decision: str, *, reason: str | None = None
 ) -> MpiReview:
     """A person's answer to one queued pair: 'link' merges the two persons, 'separate' keeps them apart for good."""
+    require_reviewer(actor)
     if decision not in ("link", "separate"):
         raise Invalid("Decide 'link' or 'separate'.", field="decision")
     review = session.get(MpiReview, review_id)
@@ -651,6 +669,35 @@ def clusters(session: Session) -> list[list[str]]:
     return sorted((sorted(refs) for refs in groups.values() if len(refs) > 1), key=lambda c: c[0])
 
 
+def sync_index(session: Session, *, actor: Actor = SYSTEM, limit: int = 500) -> int:
+    """Index the Patient resources written to the FHIR store since the index last saw them (new or updated).
+
+    The FHIR store has no write hook: every reader of the index (search, person pages, $match, the review queue)
+    calls this first, so a Patient registered through /fhir is linked before anyone looks for it. A large backlog
+    (a bulk import) is better linked in one batch with `yilian patients link`. Returns how many were matched.
+    """
+    from yilian.fhir import store
+    from yilian.fhir.models import FhirResource
+
+    ref = literal("Patient/") + FhirResource.res_id
+    stale = list(
+        session.scalars(
+            select(FhirResource.res_id)
+            .outerjoin(MpiRecord, MpiRecord.patient_ref == ref)
+            .where(
+                FhirResource.res_type == "Patient",
+                FhirResource.deleted.is_(False),
+                or_(MpiRecord.id.is_(None), MpiRecord.updated_at < FhirResource.last_updated),
+            )
+            .order_by(FhirResource.last_updated, FhirResource.res_id)
+            .limit(limit)
+        )
+    )
+    for res_id in stale:
+        match_one(session, store.read(session, "Patient", res_id), actor=actor)
+    return len(stale)
+
+
 def iter_store_patients(session: Session, page: int = 1000) -> Iterator[dict[str, Any]]:
     """Every current Patient resource in the FHIR store, page by page."""
     from yilian.fhir import store
@@ -665,6 +712,7 @@ def iter_store_patients(session: Session, page: int = 1000) -> Iterator[dict[str
 
 
 __all__ = [
+    "REVIEWER_ROLES",
     "BatchOutcome",
     "Match",
     "MatchResult",
@@ -681,6 +729,8 @@ __all__ = [
     "match_one",
     "merge",
     "person_of",
+    "require_reviewer",
     "review_queue",
+    "sync_index",
     "unmerge",
 ]
