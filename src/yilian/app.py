@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 import yilian
-from yilian import analytics, migrations, network, referrals
+from yilian import analytics, migrations, network, patients, referrals
 from yilian.analytics import pages as analytics_pages
 from yilian.config import get_settings
 from yilian.db import get_engine
@@ -70,12 +70,14 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
         )
 
     network.install()  # home panels, navigation, actor enrichment
+    patients.install()  # FHIR access policy (consent, consortium, break-glass), home panel, navigation
     analytics.install()  # ViewDefinition on /fhir, the views page in the navigation
     app.include_router(pages.router)
     app.include_router(network_api.router)
     app.include_router(network_pages.router)
     app.include_router(analytics_pages.router)
     referrals.mount(app)  # before the FHIR router: a referral Task posted to /fhir starts the workflow
+    app.include_router(patients.router())  # before fhir_api: Patient/$match
     app.include_router(fhir_api.router)
     return app
 
