@@ -78,6 +78,9 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
     app.include_router(analytics_pages.router)
     referrals.mount(app)  # before the FHIR router: a referral Task posted to /fhir starts the workflow
     app.include_router(patients.router())  # before fhir_api: Patient/$match
+    from yilian import diagnostics
+
+    diagnostics.mount(app)  # home panel, navigation, /api/v1/diagnostics, /api/v1/recognition, pages
     app.include_router(fhir_api.router)
     return app
 
