@@ -22,9 +22,11 @@ from yilian.security.actor import Actor
 # --- shaping -----------------------------------------------------------------------------------------------------------
 
 
-def _link(base: str, path: str, params: list[tuple[str, str]], offset: int | None) -> str:
-    kept = [(k, v) for k, v in params if k != "_offset"]
-    if offset:
+def _link(base: str, path: str, params: list[tuple[str, str]], offset: int | None, cursor: str | None = None) -> str:
+    kept = [(k, v) for k, v in params if k not in ("_offset", "_cursor") or (k == "_cursor" and cursor is None)]
+    if cursor is not None:
+        kept.append(("_cursor", cursor))
+    elif offset:
         kept.append(("_offset", str(offset)))
     query = urlencode(kept)
     return f"{base}/{path}" + (f"?{query}" if query else "")
@@ -39,7 +41,9 @@ def searchset(base: str, path: str, params: list[tuple[str, str]], result: store
         _outcome_entry(bundle, result.warnings)
         return bundle
     links = [{"relation": "self", "url": _link(base, path, params, result.offset)}]
-    if result.next_offset is not None:
+    if result.next_cursor is not None:
+        links.append({"relation": "next", "url": _link(base, path, params, None, result.next_cursor)})
+    elif result.next_offset is not None:
         links.append({"relation": "next", "url": _link(base, path, params, result.next_offset)})
     if result.offset > 0:
         links.append({"relation": "previous", "url": _link(base, path, params, max(0, result.offset - result.count))})

@@ -5,7 +5,10 @@ Services call these with a Session and never commit; every write updates the ind
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import json
 import os
 import random
 import uuid
@@ -384,6 +387,7 @@ def history(
 CONTROL = {
     "_count",
     "_offset",
+    "_cursor",
     "_sort",
     "_include",
     "_revinclude",
@@ -405,6 +409,7 @@ class SearchResult:
     count: int = DEFAULT_COUNT
     warnings: list[str] = field(default_factory=list)
     summary_count: bool = False
+    next_cursor: str | None = None  # keyset position after this page (default order only): see `search`
 
 
 def _int_param(name: str, value: str, low: int, high: int | None = None) -> int:
@@ -416,6 +421,25 @@ def _int_param(name: str, value: str, low: int, high: int | None = None) -> int:
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise BadRequest(f"{name} must be {bound}, not {n}", field=name)
     return n
+
+
+def _encode_cursor(last_updated: datetime, res_id: str) -> str:
+    raw = json.dumps([last_updated.isoformat(), res_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(token: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        stamp, res_id = json.loads(raw)
+        when = datetime.fromisoformat(stamp)
+        if not isinstance(res_id, str) or when.tzinfo is None:
+            raise ValueError(token)
+        return when, res_id
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest(
+            "_cursor is not one this server wrote: follow the Bundle's next link", field="_cursor"
+        ) from None
 
 
 def _like_escape(text: str) -> str:
@@ -627,6 +651,8 @@ def search(
     conditions: list[ColumnElement[bool]] = [R.c.res_type == res_type, R.c.deleted == false()]
     warnings: list[str] = []
     count, offset, sort, total_mode, summary_count = DEFAULT_COUNT, 0, "", "accurate", False
+    cursor: tuple[datetime, str] | None = None
+    explicit_offset = False
     includes: list[str] = []
     revincludes: list[str] = []
     for key, value in params:
@@ -635,6 +661,9 @@ def search(
             count = _int_param("_count", value, 0, MAX_COUNT)
         elif name == "_offset":
             offset = _int_param("_offset", value, 0)
+            explicit_offset = True
+        elif name == "_cursor":
+            cursor = _decode_cursor(value)
         elif name == "_sort":
             sort = value
         elif name == "_include":
@@ -671,12 +700,21 @@ def search(
             R.c.res_id.asc(),
         ]
     )
+    # Default order pages by keyset: the next link names the last (lastUpdated, id) seen, so that resources created,
+    # updated or deleted while a client pages never make it skip one (an offset would shift under it). An update
+    # moves a resource to the end, where the client meets it again in its new version. _sort pages by offset.
+    keyset = not sort and not explicit_offset
+    if cursor is not None:
+        if sort:
+            raise BadRequest("_cursor pages the default order; with _sort use _offset", field="_cursor")
+        after, after_id = cursor
+        where = and_(where, or_(R.c.last_updated > after, and_(R.c.last_updated == after, R.c.res_id > after_id)))
     stmt: Select[Any] = (
-        select(R.c.pk, V.c.resource)
+        select(R.c.pk, R.c.last_updated, R.c.res_id, V.c.resource)
         .join(V, and_(V.c.resource_pk == R.c.pk, V.c.version == R.c.version))
         .where(where)
         .order_by(*order)
-        .offset(offset)
+        .offset(0 if cursor is not None else offset)
         .limit(count + 1)
     )
     rows = session.execute(stmt).all()
@@ -685,14 +723,16 @@ def search(
     resources = [r.resource for r in rows]
     pks = [r.pk for r in rows]
     included = _includes(session, res_type, pks, resources, includes, revincludes) if rows else []
+    next_cursor = _encode_cursor(rows[-1].last_updated, rows[-1].res_id) if keyset and has_more and rows else None
     return SearchResult(
         resources,
         total,
         included,
-        offset + count if has_more else None,
+        offset + count if has_more and cursor is None else None,
         offset,
         count,
         warnings,
+        next_cursor=next_cursor,
     )
 
 

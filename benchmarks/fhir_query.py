@@ -1,0 +1,197 @@
+"""FHIR query latency: read by id and `Observation?patient=X&code=Y&date=ge...` under 8 concurrent clients.
+
+Loads a Synthea-like data set into PostgreSQL (or reuses the database that `fhir_ingest.py --keep` left, topping it
+up to --resources), serves it with `yilian serve` in a child process, and drives it over HTTP with bearer tokens from
+8 client threads: every request goes through authentication, access policy, the audit row and JSON shaping, as a
+real client's would. Prints p50/p95/p99 per kind; the last line is JSON.
+
+    python benchmarks/fhir_query.py                                  # 1,000,000 resources
+    python benchmarks/fhir_query.py --database yilian_bench_ingest_…  # reuse an ingest database (then drop it)
+    python benchmarks/fhir_query.py --quick                          # 50,000 resources
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+PG = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resources", type=int, default=1_000_000)
+    parser.add_argument("--database", help="an existing database to reuse (it is dropped at the end unless --keep)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=4000, help="in all, half reads and half searches")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.resources, args.requests = 50_000, 1000
+
+    import fhir_synthetic
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    name = args.database or f"yilian_bench_query_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    if not args.database:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG.rsplit("/", 1)[0] + f"/{name}"
+    work = Path(tempfile.mkdtemp(prefix="fhir-query-"))
+    env = {**os.environ, "YILIAN_DATABASE_URL": url, "YILIAN_DATA_DIR": str(work / "data")}
+    os.environ.update(env)
+
+    import httpx
+
+    from yilian import db, migrations
+    from yilian.db import unit_of_work
+    from yilian.fhir import bulk
+    from yilian.security import service, tokens
+
+    server = None
+    try:
+        engine = db.get_engine()
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            have = conn.execute(text("SELECT count(*) FROM fhir_resource")).scalar_one()
+        if have < args.resources:
+            patients = max(1, (args.resources - have) // 509 + 1)
+            print(f"loading {patients:,} more patients (≈ {patients * 509:,} resources) …", file=sys.stderr)
+            t0 = time.perf_counter()
+            fhir_synthetic.write_ndjson(work / "load", patients, 500, seed=1000 + have)
+            summary = bulk.import_files(
+                sorted((work / "load").glob("*.ndjson")), batch_size=1000, report_path=work / "r.ndjson", workers=2
+            )
+            print(f"  loaded {summary.imported:,} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        with engine.connect() as conn:
+            total = conn.execute(text("SELECT count(*) FROM fhir_resource")).scalar_one()
+            conn.execute(text("ANALYZE"))
+            observations = list(
+                conn.execute(
+                    text(
+                        "SELECT res_id FROM fhir_resource TABLESAMPLE SYSTEM (2) WHERE res_type = 'Observation' LIMIT 2000"
+                    )
+                ).scalars()
+            )
+            patients_ = list(
+                conn.execute(
+                    text("SELECT res_id FROM fhir_resource WHERE res_type = 'Patient' ORDER BY random() LIMIT 500")
+                ).scalars()
+            )
+        with unit_of_work() as session:
+            service.create_user(session, username="bench.admin", password="benchmark-only", role="system_admin")
+        token = tokens.issue("bench.admin")
+        db.reset_engines()
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "yilian", "serve", "--port", str(port), "--no-worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the server did not start")
+
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        lat: dict[str, list[float]] = {"read": [], "search": []}
+        sizes: list[int] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        per_client = args.requests // args.clients
+
+        def client(seed: int) -> None:
+            rng = random.Random(seed)
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+                for n in range(per_client + 10):
+                    if n % 2 == 0:
+                        kind, path, params = "read", f"/fhir/Observation/{rng.choice(observations)}", None
+                    else:
+                        kind, path = "search", "/fhir/Observation"
+                        params = {
+                            "patient": rng.choice(patients_),
+                            "code": "http://loinc.org|8480-6",
+                            "date": f"ge{rng.randint(2019, 2023)}-{rng.randint(1, 12):02d}-01",
+                        }
+                    t0 = time.perf_counter()
+                    r = http.get(path, params=params)
+                    ms = (time.perf_counter() - t0) * 1000
+                    if n < 10:
+                        continue  # warm-up: connection set-up and first queries
+                    with lock:
+                        if r.status_code != 200:
+                            errors.append(f"{r.status_code} {path}")
+                        lat[kind].append(ms)
+                        if kind == "search":
+                            sizes.append(len(r.json().get("entry", [])))
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        done = len(lat["read"]) + len(lat["search"])
+        result = {
+            "resources": total,
+            "clients": args.clients,
+            "requests": done,
+            "errors": len(errors),
+            "read_p50_ms": _pct(lat["read"], 0.50),
+            "read_p95_ms": _pct(lat["read"], 0.95),
+            "read_p99_ms": _pct(lat["read"], 0.99),
+            "search_p50_ms": _pct(lat["search"], 0.50),
+            "search_p95_ms": _pct(lat["search"], 0.95),
+            "search_p99_ms": _pct(lat["search"], 0.99),
+            "search_mean_hits": round(statistics.mean(sizes), 1) if sizes else 0,
+            "requests_per_s": round(done / wall, 1),
+            "server": "yilian serve (1 uvicorn process)",
+            "db": "postgresql",
+            "machine": f"{os.cpu_count()} cores, shared",
+        }
+        if errors:
+            print(f"errors, e.g. {errors[:3]}", file=sys.stderr)
+        print(json.dumps(result))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
+        db.reset_engines()
+        if not args.keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
