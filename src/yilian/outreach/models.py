@@ -130,3 +130,191 @@ class RosterEntry(Base):
     specialty: Mapped[str | None] = mapped_column(String(64), nullable=True)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     locked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Compliance: days actually on site
+
+
+class CheckIn(Base):
+    """An expert recorded on site at the posted facility on a day (by the expert, or by the receiving hospital)."""
+
+    __tablename__ = "outreach_checkin"
+    __table_args__ = (UniqueConstraint("posting_id", "day", name="uq_outreach_checkin_posting_day"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    posting_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("outreach_posting.id", ondelete="CASCADE"), index=True
+    )
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("practitioner.id"))
+    facility_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("facility.id"))
+    day: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Expert clinics: a Schedule with days, numbered Slots (号源), Appointments and a waitlist
+
+
+class Clinic(Base):
+    """An expert clinic (FHIR Schedule): one expert, one facility, a daily quota released on a booking horizon."""
+
+    __tablename__ = "outreach_clinic"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    programme_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("outreach_programme.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("practitioner.id"), index=True)
+    facility_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("facility.id"), index=True)
+    specialty: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    daily_quota: Mapped[int] = mapped_column(Integer, default=30)
+    horizon_days: Mapped[int] = mapped_column(Integer, default=7)
+    release_time: Mapped[str] = mapped_column(String(5), default="08:00")  # Asia/Shanghai
+    start_time: Mapped[str] = mapped_column(String(5), default="08:00")
+    end_time: Mapped[str] = mapped_column(String(5), default="12:00")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClinicDay(Base):
+    """One day of a clinic: its quota, and the extra numbers added when demand exceeded it."""
+
+    __tablename__ = "outreach_clinic_day"
+    __table_args__ = (UniqueConstraint("clinic_id", "day", name="uq_outreach_clinic_day_clinic_day"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_clinic.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    quota: Mapped[int] = mapped_column(Integer)
+    extra: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | cancelled
+
+
+class Slot(Base):
+    """A numbered appointment (号) of a clinic day; taken by a conditional update so that it is never sold twice."""
+
+    __tablename__ = "outreach_slot"
+    __table_args__ = (
+        UniqueConstraint("clinic_day_id", "number", name="uq_outreach_slot_day_number"),
+        Index("ix_outreach_slot_day_status", "clinic_day_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    clinic_day_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_clinic_day.id", ondelete="CASCADE"))
+    clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_clinic.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    minutes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8), default="free")  # free | busy
+    extra: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Appointment(Base):
+    """A patient's booking of a slot (FHIR Appointment). The patient is a record in the store when one matched, and
+    always the name and contact the booking was made with."""
+
+    __tablename__ = "outreach_appointment"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)  # the booking number told to the patient
+    clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_clinic.id", ondelete="CASCADE"), index=True)
+    clinic_day_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("outreach_clinic_day.id", ondelete="CASCADE"), index=True
+    )
+    slot_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_slot.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="booked")  # booked | cancelled | arrived | noshow
+    channel: Mapped[str] = mapped_column(String(16))  # staff | public | waitlist
+    patient_name: Mapped[str] = mapped_column(String(64))
+    patient_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    id_card: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    booked_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WaitlistEntry(Base):
+    """A patient waiting for a full clinic day; the first waiting entry takes a cancelled slot automatically."""
+
+    __tablename__ = "outreach_waitlist"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_clinic.id", ondelete="CASCADE"), index=True)
+    clinic_day_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("outreach_clinic_day.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting | promoted | withdrawn
+    channel: Mapped[str] = mapped_column(String(16))
+    patient_name: Mapped[str] = mapped_column(String(64))
+    patient_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    id_card: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("outreach_appointment.id", ondelete="SET NULL"), nullable=True
+    )
+    added_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Verification(Base):
+    """A one-time code sent by SMS to a phone for the public booking page (stored hashed, short-lived)."""
+
+    __tablename__ = "outreach_verification"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Visiting days and training
+
+
+class Activity(Base):
+    """What an expert does on a visiting day besides the clinic: ward round, surgery (with the local team; linked to
+    a FHIR Procedure), teaching (lecture, teaching round, mentored surgery) with attendees."""
+
+    __tablename__ = "outreach_activity"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("outreach_programme.id", ondelete="CASCADE"), index=True
+    )
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("practitioner.id"), index=True)
+    facility_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("facility.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(200))
+    local_team: Mapped[list[str]] = mapped_column(JSONType, default=list)  # practitioner ids
+    attendees: Mapped[list[str]] = mapped_column(JSONType, default=list)  # practitioner ids
+    patient_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    operation_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    procedure_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SkillEntry(Base):
+    """A local doctor's step in a procedure: observed, assisted, done under supervision, or done independently."""
+
+    __tablename__ = "outreach_skill"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("practitioner.id"), index=True)
+    procedure: Mapped[str] = mapped_column(String(128))
+    day: Mapped[date] = mapped_column(Date)
+    level: Mapped[str] = mapped_column(String(16))  # observed | assisted | supervised | independent
+    supervisor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("practitioner.id"), nullable=True)
+    activity_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("outreach_activity.id", ondelete="SET NULL"), nullable=True
+    )
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

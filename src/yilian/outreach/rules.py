@@ -298,3 +298,94 @@ def day_trip_minutes(problem: Problem, roster: Roster) -> int:
         if e and not (a.hospital_id == e.posted_to and e.in_posting(a.day)):
             total += 2 * problem.travel_minutes(e.home_hospital_id, a.hospital_id)
     return total
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Compliance: days on site (check-ins) against a posting's days-per-week rule. Pure: the service passes the days.
+
+
+@dataclass(frozen=True)
+class WeekCompliance:
+    week_start: date  # the Monday
+    days: int  # days of this week inside the posting and the period looked at
+    required: int
+    on_site: int
+
+    @property
+    def short_by(self) -> int:
+        return max(0, self.required - self.on_site)
+
+
+def weekly_compliance(checkins: set[date], first: date, last: date, min_days_per_week: int) -> list[WeekCompliance]:
+    """Week by week (Monday to Sunday, cut to [first, last]): days on site against the rule, prorated like the
+    roster (⌊min·n/7⌋ for a partial week), so the first week of a posting that starts on a Thursday asks for 2."""
+    out: list[WeekCompliance] = []
+    day = first
+    while day <= last:
+        monday = day - timedelta(days=day.weekday())
+        sunday = monday + timedelta(days=6)
+        week_last = min(sunday, last)
+        n = (week_last - day).days + 1
+        on_site = sum(1 for d in checkins if day <= d <= week_last)
+        out.append(WeekCompliance(monday, n, prorated(min_days_per_week, n), on_site))
+        day = sunday + timedelta(days=1)
+    return out
+
+
+def compliance_alerts(weeks: list[WeekCompliance], today: date) -> list[WeekCompliance]:
+    """Weeks that are over (ended before today) and fell short of the rule: an alert each."""
+    return [w for w in weeks if w.short_by > 0 and w.week_start + timedelta(days=6) < today]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Clinics: booking horizon, slot times
+
+
+def release_moment(day: date, horizon_days: int, release_time: str) -> tuple[date, int, int]:
+    """When a clinic day opens for booking, in local (Asia/Shanghai) time: `horizon_days` before, at `release_time`.
+    Returned as (date, hour, minute) so that this module needs no time-zone database."""
+    hour, minute = parse_hhmm(release_time)
+    return day - timedelta(days=horizon_days), hour, minute
+
+
+def parse_hhmm(text: str) -> tuple[int, int]:
+    try:
+        hour, minute = (int(p) for p in text.split(":"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time like 08:00") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"{text!r} is not a time like 08:00")
+    return hour, minute
+
+
+def slot_times(start_time: str, end_time: str, count: int) -> list[tuple[int, int, int]]:
+    """(hour, minute, length in minutes) of `count` numbered slots spread over the session; never shorter than 3
+    minutes (beyond that the numbers share times, as a busy clinic's do)."""
+    sh, sm = parse_hhmm(start_time)
+    eh, em = parse_hhmm(end_time)
+    span = (eh * 60 + em) - (sh * 60 + sm)
+    if span <= 0:
+        raise ValueError("the clinic ends before it starts")
+    length = max(3, span // max(count, 1))
+    out = []
+    for i in range(count):
+        offset = min(i * length, span - length)
+        t = sh * 60 + sm + offset
+        out.append((t // 60, t % 60, length))
+    return out
+
+
+def fill_rate(booked: int, offered: int) -> float:
+    return round(booked / offered, 3) if offered else 0.0
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def valid_resident_id(number: str) -> bool:
+    """An 18-character resident ID card number with a matching check digit (GB 11643-1999, ISO 7064 MOD 11-2)."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(c) * w for c, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == number[17].upper()

@@ -388,3 +388,252 @@ class RosterOut(BaseModel):
     shortfalls: list[dict[str, object]]
     entries: list[RosterEntryOut]
     violations: list[ViolationOut] = Field(default_factory=list, description="From the independent validator")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Clinics, booking, compliance, activities, training, impact
+
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+PHONE = r"^1\d{10}$"
+RESIDENT_ID = r"^\d{17}[\dXx]$"
+
+
+class ClinicIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    practitioner_id: str = Field(description="The expert (Practitioner id)")
+    facility: str = Field(description="Facility id or code where the clinic is held")
+    programme_id: str | None = Field(default=None, description="The outreach programme, if any")
+    specialty: str | None = Field(default=None, max_length=64, description="Default: the expert's")
+    name: str | None = Field(default=None, max_length=128)
+    daily_quota: int = Field(default=30, ge=1, le=300, description="Numbers released per day (Laixi: 30)")
+    horizon_days: int = Field(default=7, ge=0, le=90, description="Days ahead a clinic day opens for booking")
+    release_time: str = Field(default="08:00", pattern=HHMM, description="Local time the numbers are released")
+    start_time: str = Field(default="08:00", pattern=HHMM)
+    end_time: str = Field(default="12:00", pattern=HHMM)
+    days: list[date] = Field(default_factory=list, max_length=366, description="Clinic days to open now")
+    recurrence: str | None = Field(
+        default=None, max_length=128, description="Or open the dates of a rule, e.g. FREQ=MONTHLY;BYDAY=1SA,1SU"
+    )
+    until: date | None = Field(default=None, description="Last date for the recurrence (default: 3 months ahead)")
+
+
+class ClinicDaysIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[date] = Field(min_length=1, max_length=366)
+
+
+class ExtraIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: date
+    count: int = Field(ge=1, le=100, description="Extra numbers (加号) to add to the day")
+
+
+class PatientIn(BaseModel):
+    """Who is booked: a patient record in the store, or a name with a resident ID card and/or a mobile phone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    id_card: str | None = Field(default=None, pattern=RESIDENT_ID, description="18-character resident ID card")
+    phone: str | None = Field(default=None, pattern=PHONE, description="Mainland mobile number, 11 digits")
+    patient_ref: str | None = Field(default=None, max_length=64, description="Patient id in the FHIR store")
+
+
+class BookingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: date
+    patient: PatientIn
+    waitlist: bool = Field(default=True, description="Put the patient on the waitlist when the day is full")
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class AppointmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    reference: str
+    clinic_id: uuid.UUID
+    day: date
+    number: int
+    start: str  # local time, HH:MM
+    status: str
+    channel: str
+    patient_name: str
+    patient_ref: str | None = None
+
+
+class WaitlistOut(BaseModel):
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    day: date
+    position: int
+    status: str
+    patient_name: str
+
+
+class BookingOut(BaseModel):
+    """Either a booked appointment or a place on the waitlist."""
+
+    status: Literal["booked", "waitlisted"]
+    appointment: AppointmentOut | None = None
+    waitlist: WaitlistOut | None = None
+
+
+class ClinicDayOut(BaseModel):
+    day: date
+    quota: int
+    extra: int
+    booked: int
+    free: int
+    waiting: int
+    opens_at: str  # local, "YYYY-MM-DD HH:MM"
+    open_for_booking: bool
+    status: str
+
+
+class ClinicOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    programme_id: uuid.UUID | None
+    practitioner_id: uuid.UUID
+    practitioner_name: str
+    facility_id: uuid.UUID
+    facility_name: str
+    specialty: str
+    daily_quota: int
+    horizon_days: int
+    release_time: str
+    start_time: str
+    end_time: str
+    days: list[ClinicDayOut] = Field(default_factory=list)
+
+
+class CheckInIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    practitioner_id: str
+    day: date
+
+
+class WeekComplianceOut(BaseModel):
+    week_start: date
+    days: int
+    required: int
+    on_site: int
+    short_by: int
+
+
+class PostingComplianceOut(BaseModel):
+    posting_id: uuid.UUID
+    practitioner_id: uuid.UUID
+    practitioner_name: str
+    facility_name: str
+    kind: str
+    min_days_per_week: int
+    weeks: list[WeekComplianceOut]
+    alerts: list[WeekComplianceOut]
+
+
+class ActivityKind(StrEnum):
+    WARD_ROUND = "ward_round"
+    SURGERY = "surgery"
+    LECTURE = "lecture"
+    TEACHING_ROUND = "teaching_round"
+    MENTORED_SURGERY = "mentored_surgery"
+
+    @property
+    def is_teaching(self) -> bool:
+        return self in (ActivityKind.LECTURE, ActivityKind.TEACHING_ROUND, ActivityKind.MENTORED_SURGERY)
+
+    @property
+    def is_operation(self) -> bool:
+        return self in (ActivityKind.SURGERY, ActivityKind.MENTORED_SURGERY)
+
+
+class ActivityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    practitioner_id: str = Field(description="The visiting expert")
+    facility: str
+    day: date
+    kind: ActivityKind
+    title: str = Field(min_length=1, max_length=200, description="e.g. 腹腔镜胆囊切除术, or the lecture's subject")
+    local_team: list[str] = Field(default_factory=list, max_length=20, description="Local practitioner ids")
+    attendees: list[str] = Field(default_factory=list, max_length=300, description="Local practitioner ids")
+    patient_ref: str | None = Field(default=None, max_length=64, description="Patient id (needed for surgery)")
+    operation_level: int | None = Field(default=None, ge=1, le=4, description="Surgical level 1–4 (四级手术 = 4)")
+
+
+class ActivityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    programme_id: uuid.UUID
+    practitioner_id: uuid.UUID
+    facility_id: uuid.UUID
+    day: date
+    kind: str
+    title: str
+    local_team: list[str]
+    attendees: list[str]
+    operation_level: int | None
+    procedure_ref: str | None
+
+
+class SkillLevel(StrEnum):
+    OBSERVED = "observed"
+    ASSISTED = "assisted"
+    SUPERVISED = "supervised"
+    INDEPENDENT = "independent"
+
+
+class SkillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    practitioner_id: str = Field(description="The local doctor")
+    procedure: str = Field(min_length=1, max_length=128)
+    day: date
+    level: SkillLevel
+    supervisor_id: str | None = None
+    activity_id: str | None = None
+
+
+class SkillProgressOut(BaseModel):
+    procedure: str
+    counts: dict[str, int]
+    first_independent: date | None
+    level: str  # the highest level reached
+
+
+class ImpactFigure(BaseModel):
+    name: str
+    before: int
+    after: int
+
+    @property
+    def change(self) -> float | None:
+        return round((self.after - self.before) / self.before, 3) if self.before else None
+
+
+class ImpactOut(BaseModel):
+    programme_id: uuid.UUID
+    start: date
+    window_days: int
+    figures: list[dict[str, object]]
+    referrals_avoided: int
+    slots_offered: int
+    slots_booked: int
+    fill_rate: float
+    unmet_demand: int
+    surgeries_by_experts: int
+    teaching_sessions: int
+    doctors_trained: int

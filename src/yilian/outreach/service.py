@@ -104,6 +104,17 @@ def get_programme(session: Session, programme_id: uuid.UUID | str) -> Programme:
     return programme
 
 
+def list_programmes(session: Session) -> list[Programme]:
+    return list(session.scalars(select(Programme).order_by(Programme.created_at)))
+
+
+def list_postings(session: Session, programme_id: uuid.UUID | str) -> list[Posting]:
+    programme = get_programme(session, programme_id)
+    return list(
+        session.scalars(select(Posting).where(Posting.programme_id == programme.id).order_by(Posting.created_at))
+    )
+
+
 def add_posting(session: Session, programme_id: uuid.UUID | str, data: PostingIn, *, actor: Actor = SYSTEM) -> Posting:
     """Post an expert in a programme; the registry gets the matching PractitionerRole at the receiving facility."""
     programme = get_programme(session, programme_id)
