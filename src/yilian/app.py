@@ -81,6 +81,9 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
     from yilian import diagnostics
 
     diagnostics.mount(app)  # home panel, navigation, /api/v1/diagnostics, /api/v1/recognition, pages
+    from yilian import outreach
+
+    outreach.mount(app)  # /api/v1/outreach, /outreach pages, the public booking page /book
     app.include_router(fhir_api.router)
     return app
 
