@@ -15,9 +15,11 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +171,10 @@ def per_resource(view: dict, resources: list[dict[str, Any]]) -> list[dict[str, 
     def ev(expr: str, node: Any, env: dict[str, Any]) -> list[Any]:
         fn = cache.get(expr)
         if fn is None:
-            fn = cache[expr] = fhirpathpy.compile(expr.replace("getResourceKey()", "id"), model)
+            # fhirpathpy loses the type of a choice inside a BackboneElement (component.value.ofType(Quantity) is
+            # empty), so name the JSON key directly: valueQuantity, as the compiler does
+            plain = re.sub(r"\b(\w+)\.ofType\((\w)(\w*)\)", lambda m: m[1] + m[2].upper() + m[3], expr)
+            fn = cache[expr] = fhirpathpy.compile(plain.replace("getResourceKey()", "id"), model)
         return list(fn(node, env))
 
     def key(value: Any, type_name: str) -> Any:
@@ -224,7 +229,8 @@ def _load_sample(path: Path, n: int) -> list[dict[str, Any]]:
 
 def _canon(rows: list[dict[str, Any]]) -> list[str]:
     def norm(v: Any) -> Any:
-        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+        # fhirpathpy gives decimals as Decimal; the compiled view as DOUBLE
+        return float(v) if isinstance(v, int | float | Decimal) and not isinstance(v, bool) else v
 
     return sorted(json.dumps({k: norm(v) for k, v in r.items()}, sort_keys=True, default=str) for r in rows)
 
