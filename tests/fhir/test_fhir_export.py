@@ -57,3 +57,15 @@ def test_it_keeps_bulk_export_for_administrators(doctor: Any) -> None:
     assert r.status_code == 403
     assert r.json()["resourceType"] == "OperationOutcome"
     assert doctor.get("/fhir/$export-status/not-a-job").status_code == 404
+
+
+def test_it_exports_every_patients_compartment_at_the_patient_level(
+    admin: Any, doctor: Any, new_patient: Any, new_observation: Any
+) -> None:
+    pid = doctor.post("/fhir/Patient", json=new_patient(identifier=[])).json()["id"]
+    doctor.post("/fhir/Observation", json=new_observation(pid))
+    admin.post("/fhir/Organization", json={"resourceType": "Organization", "name": "县医院"})  # not patient data
+    kick = admin.get("/fhir/Patient/$export")
+    assert kick.status_code == 202
+    manifest = _wait(admin, kick.headers["content-location"]).json()
+    assert {o["type"]: o["count"] for o in manifest["output"]} == {"Observation": 1, "Patient": 1}

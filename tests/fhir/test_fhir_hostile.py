@@ -133,3 +133,15 @@ def test_it_refuses_codes_outside_a_required_value_set(doctor: Any, new_patient:
     issue = _outcome(doctor.post("/fhir/Patient", json=new_patient(gender="robot")), 422)
     assert issue["expression"] == ["Patient.gender"]
     assert _count(doctor) == 0
+
+
+def test_it_names_the_element_with_the_wrong_cardinality(doctor: Any, new_patient: Any, new_observation: Any) -> None:
+    assert _outcome(doctor.post("/fhir/Patient", json=new_patient(name={"family": "张"})), 422)["expression"] == [
+        "Patient.name"
+    ]
+    assert _outcome(doctor.post("/fhir/Patient", json=new_patient(gender=["male", "female"])), 422)["expression"] == [
+        "Patient.gender"
+    ]
+    two_subjects = {**new_observation("a"), "subject": [{"reference": "Patient/a"}, {"reference": "Patient/b"}]}
+    issue = _outcome(doctor.post("/fhir/Observation", json=two_subjects), 422)
+    assert issue["expression"] == ["Observation.subject"]

@@ -273,3 +273,28 @@ def test_it_pages_without_skipping_anyone_while_others_write(doctor: Any, new_pa
         url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
     assert seen == [*made, late]
     assert doctor.get("/fhir/Patient", params={"_cursor": "not-a-cursor"}).status_code == 400
+
+
+def test_it_searches_by_encounter_and_status_and_bounds_the_page_size(
+    doctor: Any, people: dict[str, str], new_observation: Any
+) -> None:
+    pid = people["li"]
+    enc = doctor.post(
+        "/fhir/Encounter",
+        json={
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": f"Patient/{pid}"},
+        },
+    ).json()["id"]
+    linked = {**new_observation(pid), "encounter": {"reference": f"Encounter/{enc}"}, "status": "amended"}
+    obs = doctor.post("/fhir/Observation", json=linked).json()["id"]
+    doctor.post("/fhir/Observation", json=new_observation(pid))
+    assert _ids(doctor.get("/fhir/Observation", params={"encounter": f"Encounter/{enc}"}).json()) == [obs]
+    assert _ids(doctor.get("/fhir/Observation", params={"status": "amended"}).json()) == [obs]
+    assert _ids(doctor.get("/fhir/Encounter", params={"patient": pid, "status": "finished"}).json()) == [enc]
+    with_encounter = doctor.get("/fhir/Observation", params={"_id": obs, "_include": "Observation:encounter"}).json()
+    assert _ids(with_encounter, "include") == [enc]
+    assert doctor.get("/fhir/Patient", params={"_count": "1000"}).status_code == 200
+    assert doctor.get("/fhir/Patient", params={"_count": "1001"}).status_code == 400

@@ -95,7 +95,7 @@ def _path(res_type: str, loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part not in ("__root__",):
+        elif part not in ("__root__", "root"):  # pydantic root models add a step FHIR does not have
             out += f".{part}"
     return out
 
