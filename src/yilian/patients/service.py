@@ -699,16 +699,27 @@ def sync_index(session: Session, *, actor: Actor = SYSTEM, limit: int = 500) -> 
 
 
 def iter_store_patients(session: Session, page: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every current Patient resource in the FHIR store, page by page."""
-    from yilian.fhir import store
+    """Every current, non-deleted Patient resource in the FHIR store, page by page (keyset on the id)."""
+    from yilian.fhir.models import FhirResource, FhirResourceVersion
 
-    offset = 0
+    after = ""
     while True:
-        result = store.search(session, "Patient", [("_count", str(page)), ("_offset", str(offset)), ("_total", "none")])
-        yield from result.resources
-        if result.next_offset is None:
+        rows = session.execute(
+            select(FhirResource.res_id, FhirResourceVersion.resource)
+            .join(
+                FhirResourceVersion,
+                (FhirResourceVersion.resource_pk == FhirResource.pk)
+                & (FhirResourceVersion.version == FhirResource.version),
+            )
+            .where(FhirResource.res_type == "Patient", FhirResource.deleted.is_(False), FhirResource.res_id > after)
+            .order_by(FhirResource.res_id)
+            .limit(page)
+        ).all()
+        for _res_id, resource in rows:
+            yield resource
+        if len(rows) < page:
             return
-        offset = result.next_offset
+        after = rows[-1][0]
 
 
 __all__ = [
