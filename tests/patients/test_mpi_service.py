@@ -55,7 +55,6 @@ def test_a_rerun_keeps_what_people_decided(fresh) -> None:
     _load()
     out = _link_json()
     assert out["review"]
-    assert out["review"]
     cluster = out["clusters"][0]
     with unit_of_work() as session:
         review = session.scalar(select(MpiReview).where(MpiReview.status == "open"))
