@@ -85,7 +85,7 @@ def to_out(session: Session, actor: Actor, r: Referral, *, full: bool = False) -
 def create_referral(body: ReferralIn, actor: ActorDep) -> ReferralOut:
     """Send a referral (or keep it as a draft with `draft: true`); the router ranks receivers at once."""
     with unit_of_work() as session:
-        r = service.create(session, actor, body)
+        r = service.create(session, actor, body, publish=body.draft)
         if not body.draft:
             service.submit(session, actor, r.id)
         return to_out(session, actor, r, full=True)
@@ -298,7 +298,7 @@ def create_task(request: Request, actor: ActorDep, body: bytes = Depends(fhir_ap
     except ValueError as exc:
         raise Invalid(f"the Task does not describe a referral: {exc}", field="Task") from None
     with unit_of_work() as session:
-        r = service.create(session, actor, draft)
+        r = service.create(session, actor, draft, publish=draft.draft)
         if not draft.draft:
             service.submit(session, actor, r.id)
         session.flush()

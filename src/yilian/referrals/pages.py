@@ -185,7 +185,7 @@ def send(
         times=times or None,
     )
     with unit_of_work() as session:
-        r = service.create(session, actor, data)
+        r = service.create(session, actor, data, publish=False)
         service.submit(session, actor, r.id)
         rid = r.id
     return RedirectResponse(f"/referrals/{rid}", status_code=303)
