@@ -155,7 +155,13 @@ def centres_for(session: Session, facility_id: uuid.UUID, modality: str | None =
             if m.value not in entry.modalities:
                 entry.modalities.append(m.value)
     rank = {"village_clinic": 0, "township_centre": 1, "county_hospital": 2, "tertiary": 3}
-    return sorted(found.values(), key=lambda c: (rank.get(c.level, 4), c.code))
+    county = own.division_code[:6]
+    divisions = {f.id: f.division_code for f in _facilities(session, found)}
+    return sorted(found.values(), key=lambda c: (divisions[c.id][:6] != county, rank.get(c.level, 4), c.code))
+
+
+def _facilities(session: Session, ids: Iterable[uuid.UUID]) -> list[Any]:
+    return [network.get_facility(session, fid) for fid in ids]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
