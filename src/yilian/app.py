@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 import yilian
-from yilian import analytics, migrations, network, patients, referrals
+from yilian import analytics, indicators, migrations, network, patients, referrals
 from yilian.analytics import pages as analytics_pages
 from yilian.config import get_settings
 from yilian.db import get_engine
@@ -77,6 +77,7 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
     app.include_router(network_pages.router)
     app.include_router(analytics_pages.router)
     referrals.mount(app)  # before the FHIR router: a referral Task posted to /fhir starts the workflow
+    indicators.mount(app)  # /indicators dashboards, /api/v1/indicators
     app.include_router(patients.router())  # before fhir_api: Patient/$match
     from yilian import diagnostics
 

@@ -1,0 +1,117 @@
+"""JSON API: /api/v1/indicators — definitions, computed results, monthly trends, drill-down, assessments, FHIR."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from yilian.db import unit_of_work
+from yilian.indicators import definitions, fhir, service
+from yilian.security.actor import Actor
+from yilian.web.auth import current_actor
+
+router = APIRouter(prefix="/api/v1/indicators", tags=["indicators"])
+
+
+@router.get("/sets")
+def list_sets(actor: Annotated[Actor, Depends(current_actor)]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": s.id,
+            "name": s.name.model_dump(),
+            "source": s.source,
+            "indicators": [i.model_dump(by_alias=True, exclude={"set_id"}) | {"kind": i.kind} for i in s.indicators],
+        }
+        for s in definitions.load_all().values()
+    ]
+
+
+@router.get("/measures/{indicator_id}")
+def get_measure(indicator_id: str, actor: Annotated[Actor, Depends(current_actor)]) -> dict[str, Any]:
+    return fhir.measure(definitions.get_indicator(indicator_id))
+
+
+@router.get("/compute")
+def compute(
+    actor: Annotated[Actor, Depends(current_actor)],
+    set: Annotated[str, Query(max_length=40)],
+    period: Annotated[str, Query(max_length=24)],
+    scope: Annotated[str | None, Query(max_length=40)] = None,
+    format: Annotated[str, Query(pattern="^(json|csv|xlsx|measure-report)$")] = "json",
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    scope = service.check_scope(actor, scope)
+    engine = service.open_engine(snapshot)
+    computed = service.compute(engine, set, period, scope)
+    if format == "csv":
+        return Response(service.to_csv(computed.results), media_type="text/csv; charset=utf-8")
+    if format == "xlsx":
+        return Response(
+            service.to_xlsx(computed, actor.lang),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{set}-{period}.xlsx"'},
+        )
+    if format == "measure-report":
+        return JSONResponse(fhir.measure_report_bundle(computed))
+    return JSONResponse([r.as_dict() for r in computed.results])
+
+
+@router.get("/trend/{indicator_id}")
+def trend(
+    indicator_id: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    period: Annotated[str, Query(max_length=24)],
+    scope: Annotated[str | None, Query(max_length=40)] = None,
+) -> list[dict[str, Any]]:
+    scope = service.check_scope(actor, scope)
+    return [r.as_dict() for r in service.trend(service.open_engine(), indicator_id, period, scope)]
+
+
+@router.get("/drill/{indicator_id}")
+def drill(
+    indicator_id: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    period: Annotated[str, Query(max_length=24)],
+    scope: Annotated[str, Query(max_length=40)],
+    part: Annotated[str, Query(pattern="^(numerator|denominator)$")] = "numerator",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    checked = service.check_scope(actor, scope)
+    assert checked is not None
+    engine = service.open_engine()
+    rows, total = service.drill(engine, indicator_id, period, checked, part, limit)
+    return {
+        "indicator": indicator_id,
+        "scope": checked,
+        "period": period,
+        "part": part,
+        "total": total,
+        "rows": rows,
+        "snapshot": engine.snap.id,
+    }
+
+
+class AssessmentIn(BaseModel):
+    indicator: str = Field(max_length=64)
+    scope: str = Field(max_length=64)
+    year: int
+    value: bool
+    evidence: str = Field("", max_length=2000)
+
+
+@router.post("/assessments", status_code=201)
+def post_assessment(body: AssessmentIn, actor: Annotated[Actor, Depends(current_actor)]) -> dict[str, Any]:
+    with unit_of_work() as session:
+        row = service.record_assessment(
+            session, actor, body.indicator, body.scope, body.year, body.value, body.evidence
+        )
+        return {
+            "id": str(row.id),
+            "indicator": row.indicator_id,
+            "scope": row.scope,
+            "year": row.year,
+            "value": row.value,
+        }

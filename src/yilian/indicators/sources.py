@@ -1,0 +1,164 @@
+"""Where snapshot tables come from: the registry, the materialised SQL-on-FHIR views, and this domain's assessments.
+
+Views are brought up to date by the analytics kernel (`materialize_views`, incremental) and read by name through
+`analytics.materialize.view_path`; a view whose definition and FHIR snapshot part are unchanged is not read again.
+Tables no domain records yet (claims, staff income, chronic-disease management, deaths) are simply not written, so the
+indicators that need them say "no data" instead of 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yilian.analytics import materialize
+from yilian.analytics.compiler import q
+from yilian.db import Base
+from yilian.indicators import snapshot
+from yilian.indicators.models import Assessment
+
+MAPPING_VERSION = "1"  # bump when a view → table mapping below changes
+
+
+def _local(col: str) -> str:
+    return f"CAST(timezone('Asia/Shanghai', TRY_CAST({col} AS TIMESTAMPTZ)) AS TIMESTAMP)"
+
+
+# snapshot table -> (views it reads, SQL over those views by name)
+VIEW_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
+    "patient": (
+        ("patient",),
+        "SELECT id, division_code, TRY_CAST(birth_date AS DATE) AS birth_date, "
+        "TRY_CAST(deceased_date AS DATE) AS deceased_date FROM patient",
+    ),
+    "encounter": (
+        ("encounter",),
+        "SELECT id, status, class_code, service_type, patient_id, facility_id, referral_id, "
+        f"{_local('period_start')} AS period_start, {_local('period_end')} AS period_end FROM encounter",
+    ),
+    "procedure": (
+        ("procedure",),
+        "SELECT id, patient_id, encounter_id, facility_id, status, TRY_CAST(surgery_level AS BIGINT) AS surgery_level, "
+        f"{_local('performed_start')} AS performed_start FROM procedure",
+    ),
+    "diagnostic_report": (
+        ("diagnostic_report", "encounter"),
+        "SELECT d.id, d.category, d.status, d.patient_id, d.encounter_id, e.facility_id, d.performer_facility_id, "
+        f"{_local('d.effective')} AS effective, {_local('d.issued')} AS issued, d.recognized "
+        "FROM diagnostic_report d LEFT JOIN encounter e ON e.id = d.encounter_id",
+    ),
+    "referral": (
+        ("referral_request", "referral_task"),
+        "SELECT r.referral_id AS id, r.direction, coalesce(t.business_status, t.status, r.status) AS status, "
+        "r.patient_id, r.requester_facility_id AS from_facility_id, r.performer_facility_id AS to_facility_id, "
+        f"{_local('r.authored_on')} AS submitted_at, {_local('t.due')} AS accept_due, "
+        f"{_local('t.execution_start')} AS accepted_at, "
+        f"CASE WHEN t.status = 'completed' THEN {_local('coalesce(t.execution_end, t.last_modified)')} END AS closed_at "
+        "FROM referral_request r LEFT JOIN referral_task t ON t.referral_id = r.referral_id",
+    ),
+}
+
+
+def _registry(session: Session) -> dict[str, pa.Table]:
+    """The registry's tables, read-only, by table name (the network domain's own tables; no model import)."""
+    md = Base.metadata.tables
+
+    def rows(stmt: object) -> list[dict[str, object]]:
+        return [dict(r._mapping) for r in session.execute(stmt)]  # type: ignore[call-overload]
+
+    div, fac = md["division"], md["facility"]
+    con, mem = md["consortium"], md["consortium_member"]
+    prac, role = md["practitioner"], md["practitioner_role"]
+    out: dict[str, pa.Table] = {}
+    out["division"] = pa.Table.from_pylist(
+        rows(select(div.c.code, div.c.name, div.c.level, div.c.parent_code, div.c.population))
+    )
+    facs = rows(select(fac.c.id, fac.c.code, fac.c.name, fac.c.level, fac.c.kind, fac.c.division_code, fac.c.beds))
+    for f in facs:
+        f["id"] = str(f["id"])
+        f["county_code"] = str(f["division_code"])[:6]
+    out["facility"] = pa.Table.from_pylist(facs)
+    cons = rows(select(con.c.id, con.c.name, con.c.form, con.c.division_code, con.c.lead_facility_id))
+    for c in cons:
+        c["id"], c["lead_facility_id"] = str(c["id"]), str(c["lead_facility_id"])
+    out["consortium"] = pa.Table.from_pylist(cons)
+    mems = rows(select(mem.c.consortium_id, mem.c.facility_id, mem.c.role, mem.c.membership))
+    for m in mems:
+        m["consortium_id"], m["facility_id"] = str(m["consortium_id"]), str(m["facility_id"])
+    out["consortium_member"] = pa.Table.from_pylist(mems)
+    posts = rows(
+        select(
+            role.c.practitioner_id,
+            prac.c.title,
+            prac.c.home_facility_id,
+            role.c.facility_id,
+            role.c.start,
+            role.c.end,
+        )
+        .join(prac, prac.c.id == role.c.practitioner_id)
+        .where(role.c.kind != "home")
+    )
+    for p in posts:
+        for k in ("practitioner_id", "home_facility_id", "facility_id"):
+            p[k] = str(p[k])
+    out["posting"] = pa.Table.from_pylist(posts)
+    return {k: v for k, v in out.items() if v.num_rows or k in ("division", "facility")}
+
+
+def _view_loader(sql: str, paths: dict[str, Path]) -> Callable[[], pa.Table]:
+    def load() -> pa.Table:
+        con = duckdb.connect()
+        try:
+            for name, path in paths.items():
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({q(str(path))})")
+            return con.execute(sql).to_arrow_table()
+        finally:
+            con.close()
+
+    return load
+
+
+def take(
+    session: Session, root: Path | None = None, progress: Callable[[str], None] | None = None
+) -> snapshot.Snapshot:
+    """Bring the views up to date, then write what changed into a new snapshot (or return the last one unchanged)."""
+    say = progress or (lambda _: None)
+    say("registry: divisions, facilities, consortia, postings")
+    tables: dict[str, pa.Table | tuple[str, snapshot.Source]] = dict(_registry(session))
+    sources = dict.fromkeys(tables, "registry")
+    wanted = sorted({v for views, _ in VIEW_TABLES.values() for v in views})
+    from yilian.analytics import definitions as view_definitions
+
+    in_effect = set(view_definitions.views_in_effect(session))
+    present = [v for v in wanted if v in in_effect]
+    if present:
+        say(f"views: materialising {', '.join(present)}")
+        materialize.materialize_views(session, present, progress=say)
+    registered = {r.name: r for r in materialize.registered(session)}
+    for table, (views, sql) in VIEW_TABLES.items():
+        if not all(v in registered for v in views):
+            continue
+        regs = [registered[v] for v in views]
+        if sum(r.rows for r in regs[:1]) == 0:
+            continue  # nothing recorded: leave the table out so that it reads as "not recorded"
+        fp = "v" + MAPPING_VERSION + "-" + "-".join(f"{r.fingerprint[:8]}{r.snapshot_part}" for r in regs)
+        paths = {v: materialize.view_path(session, v) for v in views}
+        tables[table] = (fp.replace("/", "_")[:60], _view_loader(sql, paths))
+        sources[table] = "views " + ", ".join(views)
+    assessed = [
+        {"indicator_id": a.indicator_id, "scope": a.scope, "year": a.year, "value": a.value}
+        for a in session.scalars(
+            select(Assessment).order_by(Assessment.indicator_id, Assessment.scope, Assessment.year)
+        )
+    ]
+    if assessed:
+        tables["assessment"] = pa.Table.from_pylist(assessed)
+        sources["assessment"] = "indicator_assessment"
+    snap = snapshot.write(tables, root, source=sources)
+    say(f"snapshot {snap.id}: wrote {', '.join(snap.written) or 'nothing new'}")
+    return snap
