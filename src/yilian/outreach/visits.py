@@ -335,7 +335,7 @@ def _count(session: Session, res_type: str, params: list[tuple[str, str]]) -> in
 
 
 def impact(session: Session, programme_id: uuid.UUID | str, *, window_days: int = 90) -> ImpactOut:
-    """The receiving hospitals before vs after the programme started, over equal windows, from the FHIR store's
+    """The receiving hospitals before the programme started vs now (the latest window), from the FHIR store's
     Encounters (outpatient visits; discharges = inpatient stays that ended) and Procedures (operations; 3rd/4th
     level by the operation-level extension); and from the programme's own clinics and activities.
 
@@ -346,8 +346,11 @@ def impact(session: Session, programme_id: uuid.UUID | str, *, window_days: int 
     if not 7 <= window_days <= 730:
         raise Invalid("the window is 7 to 730 days", field="window_days")
     start = programme.start or programme.created_at.date()
+    today = local_now().date()
+    # Before: the window up to the start. After: the latest window (or since the start, if the programme is younger).
     before = (start - timedelta(days=window_days), start)
-    after = (start, start + timedelta(days=window_days))
+    after_end = max(today + timedelta(days=1), start + timedelta(days=1))
+    after = (max(start, after_end - timedelta(days=window_days)), after_end)
     figures: dict[str, list[int]] = {
         "outpatient_visits": [0, 0],
         "discharges": [0, 0],
