@@ -215,8 +215,8 @@ def seed_demo(
     for _ in range(33):
         clinics.book(session, full_clinic.id, full_day, person())
     for clinic in made[1:]:
-        days = weekend_days if clinic.facility_id == weekend_site else workdays
-        for day in days[:2]:
+        open_days = weekend_days if clinic.facility_id == weekend_site else workdays
+        for day in open_days[:2]:
             for _ in range(rng.randint(4, 9)):
                 clinics.book(session, clinic.id, day, person())
 
@@ -283,17 +283,15 @@ def seed_demo(
             attendees=[str(p) for p in local],
         ),
     )
-    for i, level in enumerate(
-        [SkillLevel.OBSERVED, SkillLevel.ASSISTED, SkillLevel.SUPERVISED, SkillLevel.INDEPENDENT]
-    ):
+    for i, step in enumerate([SkillLevel.OBSERVED, SkillLevel.ASSISTED, SkillLevel.SUPERVISED, SkillLevel.INDEPENDENT]):
         visits.log_skill(
             session,
             SkillIn(
                 practitioner_id=str(local[0]),
                 procedure="经皮冠状动脉介入治疗",
                 day=visit - timedelta(days=90 - 30 * i),
-                level=level,
-                supervisor_id=weekend[2] if level in (SkillLevel.ASSISTED, SkillLevel.SUPERVISED) else None,
+                level=step,
+                supervisor_id=weekend[2] if step in (SkillLevel.ASSISTED, SkillLevel.SUPERVISED) else None,
             ),
         )
 
