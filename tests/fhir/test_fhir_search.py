@@ -298,3 +298,10 @@ def test_it_searches_by_encounter_and_status_and_bounds_the_page_size(
     assert _ids(with_encounter, "include") == [enc]
     assert doctor.get("/fhir/Patient", params={"_count": "1000"}).status_code == 200
     assert doctor.get("/fhir/Patient", params={"_count": "1001"}).status_code == 400
+
+
+def test_it_gives_no_next_page_when_asked_for_no_entries(doctor: Any, people: dict[str, str]) -> None:
+    bundle = doctor.get("/fhir/Patient", params={"_count": "0"}).json()
+    assert bundle["total"] == 3
+    assert bundle["entry"] == []
+    assert [link["relation"] for link in bundle["link"]] == ["self"]

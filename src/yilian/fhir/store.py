@@ -718,7 +718,7 @@ def search(
         .limit(count + 1)
     )
     rows = session.execute(stmt).all()
-    has_more = len(rows) > count
+    has_more = count > 0 and len(rows) > count  # _count=0 asks for no entries, so no next page either
     rows = rows[:count]
     resources = [r.resource for r in rows]
     pks = [r.pk for r in rows]
