@@ -19,6 +19,7 @@ from yilian.errors import YilianError
 from yilian.fhir import cli as fhir_cli
 from yilian.indicators import cli as indicators_cli
 from yilian.network import cli as network_cli
+from yilian.outreach import cli as outreach_cli
 from yilian.patients import cli as patients_cli
 from yilian.security import service as security_service
 from yilian.security import tokens
@@ -35,6 +36,7 @@ app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(patients_cli.app, name="patients")
 app.add_typer(analytics_cli.app, name="views")
 app.add_typer(twin_cli.app, name="twin")
+app.add_typer(outreach_cli.app, name="outreach")
 app.add_typer(indicators_cli.app, name="indicators")
 app.add_typer(diagnostics_cli.app, name="diagnostics")
 
