@@ -116,3 +116,20 @@ def test_linking_nothing_or_one_record_is_fine():
     assert linkage.link_batch([], auto_link=AUTO, review=REVIEW).clusters == []
     one = features(generate(1, seed=2).patients[0])
     assert linkage.link_batch([one], auto_link=AUTO, review=REVIEW).clusters == [[one.ref]]
+
+
+def test_a_record_that_fits_either_twin_goes_to_review():
+    # 赵建 (a dropped character) fits both 赵建国 and 赵建宁: same birth date, phone and address. Linking it to whichever
+    # came first would mix two people's records; a person decides instead.
+    kw = {"gender": "male", "birthDate": "1973-11-18", "telecom": [{"system": "phone", "value": "18060742351"}],
+          "address": [{"text": "山西省临汾市翼城县南梁镇前白村3号"}]}  # fmt: skip
+    twins = [
+        features({"resourceType": "Patient", "id": pid, "name": [{"text": name}], **kw})
+        for pid, name in (("a", "赵建国"), ("b", "赵建宁"), ("c", "赵建"))
+    ]
+    result = linkage.link_batch(twins, auto_link=AUTO, review=REVIEW)
+    assert all(len(c) == 1 for c in result.clusters)
+    assert {frozenset((s.left, s.right)) for s in result.review} >= {
+        frozenset(("Patient/a", "Patient/c")),
+        frozenset(("Patient/b", "Patient/c")),
+    }

@@ -11,6 +11,7 @@ Incremental (one registration): the caller finds candidates by the same blocking
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
@@ -251,6 +252,34 @@ def may_join(
     return True
 
 
+def split_ambiguous(
+    links: list[PairScore], by_ref: dict[str, Features], name_tf: Callable[[str], float | None], *, review: float
+) -> tuple[list[PairScore], list[PairScore]]:
+    """A record that would auto-link to two records which cannot be one person (赵建 ~ 赵建国 and 赵建 ~ 赵建宁, twins)
+    is ambiguous: whichever link came first would decide. Its probabilistic links go to review instead."""
+    partners: dict[str, list[str]] = {}
+    for s in links:
+        partners.setdefault(s.left, []).append(s.right)
+        partners.setdefault(s.right, []).append(s.left)
+    unsure: set[str] = set()
+    for ref, others in partners.items():
+        if len(others) < 2:
+            continue
+        for a, b in itertools.combinations(others, 2):
+            if not may_join([by_ref[a]], [by_ref[b]], name_tf=name_tf, review=review):
+                unsure.add(ref)
+                break
+    if not unsure:
+        return links, []
+    keep, doubtful = [], []
+    for s in links:
+        if s.method == "probabilistic" and (s.left in unsure or s.right in unsure):
+            doubtful.append(s)
+        else:
+            keep.append(s)
+    return keep, doubtful
+
+
 def link_batch(
     records: list[Features],
     *,
@@ -277,12 +306,14 @@ def link_batch(
             links.append(score)
         elif route == Outcome.REVIEW:
             review_pairs.append(score)
+    links, ambiguous = split_ambiguous(links, by_ref, tf.get, review=review)
+    review_pairs.extend(ambiguous)
     say(f"{len(links)} auto-links, {len(review_pairs)} pairs for review; building clusters")
 
     components = _Components(by_ref)
     accepted: list[PairScore] = []
     # Strongest evidence first, so that a weak link never decides which group a record ends up in.
-    links.sort(key=lambda s: (s.method != "exact-id", -s.weight))
+    links.sort(key=lambda s: (s.method != "exact-id", -s.weight, s.left, s.right))  # ties: same order every run
     for score in links:
         ra, rb = components.find(score.left), components.find(score.right)
         if ra == rb:
@@ -290,7 +321,9 @@ def link_batch(
             continue
         left = [by_ref[r] for r in components.members[ra]]
         right = [by_ref[r] for r in components.members[rb]]
-        if may_join(left, right, name_tf=tf.get, review=review, apart=apart):
+        # Two single records: the only cross pair is this link, already routed (vetoes passed, IDs not different).
+        singles = len(left) == 1 and len(right) == 1 and not (apart and frozenset((score.left, score.right)) in apart)
+        if singles or may_join(left, right, name_tf=tf.get, review=review, apart=apart):
             components.union(ra, rb)
             accepted.append(score)
         else:

@@ -415,6 +415,11 @@ def match_one(
         ):
             return MatchResult(f.ref, record.person_id, "unchanged")
     matches = find_matches(session, patient, thresholds=thresholds)
+    if len({m.person_id for m in matches if m.route == Outcome.LINK}) > 1:
+        # Certain about two different persons at once (a dropped character fits either twin): a person decides.
+        for m in matches:
+            if m.route == Outcome.LINK and m.score.method == "probabilistic":
+                m.route = Outcome.REVIEW
     chosen: Match | None = None
     for m in matches:
         if m.route != Outcome.LINK:
