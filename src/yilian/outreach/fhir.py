@@ -186,8 +186,10 @@ def to_procedure(
     local_team: list[str],
     operation_level: int | None,
     activity_id: UUID,
+    planned: bool = False,
 ) -> dict[str, Any]:
-    """A surgery done on a visiting day, with the expert and the local team as performers."""
+    """A surgery on a visiting day, with the expert and the local team as performers; `planned` (a future visiting
+    day) is a Procedure in preparation, counted only once it is done."""
     performers = [
         {"function": {"text": "visiting expert (primary surgeon)"}, "actor": {"reference": f"Practitioner/{expert_id}"}}
     ]
@@ -198,7 +200,7 @@ def to_procedure(
         "resourceType": "Procedure",
         "id": procedure_id,
         "identifier": [{"system": ACTIVITY_SYSTEM, "value": str(activity_id)}],
-        "status": "completed",
+        "status": "preparation" if planned else "completed",
         "category": {
             "coding": [{"system": "http://snomed.info/sct", "code": "387713003", "display": "Surgical procedure"}]
         },

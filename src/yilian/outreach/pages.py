@@ -96,7 +96,9 @@ def home_panel(session: Session, actor: Actor) -> Panel | None:
             upcoming.append((clinic, day))
     upcoming.sort(key=lambda cd: cd[1].day)
     alerts = []
-    for programme in service.list_programmes(session)[:10]:
+    # Attendance is for those who plan and oversee the programme, not for every clinician.
+    overseers = PLANNERS | {Role.COMMISSION_OFFICIAL}
+    for programme in service.list_programmes(session)[:10] if actor.role in overseers else []:
         first = today.replace(day=1) - timedelta(days=7)
         for row in visits.compliance(session, programme.id, first, today, today=today):
             for alert in row.alerts[-1:]:

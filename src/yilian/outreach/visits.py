@@ -247,6 +247,7 @@ def record_activity(
                 local_team=team,
                 operation_level=data.operation_level,
                 activity_id=activity.id,
+                planned=data.day > local_now().date(),
             ),
             actor=actor,
         )
@@ -366,7 +367,7 @@ def impact(session: Session, programme_id: uuid.UUID | str, *, window_days: int 
                 session, "Encounter", [org, ("class", "IMP"), ("status", "finished"), *when]
             )
             loc = ("location", f"Location/{facility}")
-            ops = store.search(session, "Procedure", [loc, *when, ("_count", "1000")])
+            ops = store.search(session, "Procedure", [loc, ("status", "completed"), *when, ("_count", "1000")])
             figures["operations"][i] += int(ops.total or len(ops.resources))
             figures["operations_level_3_4"][i] += sum(
                 1
