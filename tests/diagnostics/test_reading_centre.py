@@ -199,3 +199,24 @@ def test_it_shows_overdue_studies_turnaround_per_centre_and_workload_per_reader(
     load = as_user("reader").get("/api/v1/diagnostics/workload").json()
     assert [(r["reader"], r["reports"], r["median_read_minutes"]) for r in load] == [("reader2", 1, 60.0)]
     assert reader.username == "reader"
+
+
+def test_it_takes_lab_results_as_values_and_alerts_on_a_critical_potassium(region, as_user) -> None:  # type: ignore[no-untyped-def]
+    township, reader = as_user("township"), as_user("reader")
+    r = township.post(
+        "/api/v1/diagnostics/orders",
+        json={"patient": region.patients["li"], "modality": "lab", "item_code": "LAB-ELEC", "priority": "stat"},
+    )
+    order_id = r.json()["id"]
+    r = township.post(f"/api/v1/diagnostics/orders/{order_id}/study", json={})
+    assert r.status_code == 422 and r.json()["field"] == "study_uid"
+    r = reader.post(
+        f"/api/v1/diagnostics/orders/{order_id}/study", json={"measurements": {"potassium": 6.8, "sodium": 138}}
+    )
+    assert r.status_code == 201 and r.json()["source"] == "values"
+    r = reader.post(f"/api/v1/diagnostics/orders/{order_id}/report", json={"conclusion": "高钾血症"})
+    assert r.json()["report"]["critical"] is True
+    assert "Potassium 6.8 mmol/L > 6.2" in township.get("/api/v1/diagnostics/alerts").json()[0]["message"]
+    with read_session() as session:
+        obs = store.search(session, "Observation", [("based-on", f"ServiceRequest/{order_id}")]).resources
+    assert sorted(o["code"]["coding"][0]["code"] for o in obs) == ["2823-3", "2951-2"]
