@@ -87,6 +87,9 @@ MACROS = {
     # the key of a Reference: the id after the resource type, if the type matches (NULL type = any)
     "fp_refkey": (
         "(r, t) AS CASE WHEN r IS NULL THEN NULL "
+        # the usual "Patient/123" without regular expressions (the regexes below cost ~3x more per value)
+        "WHEN t IS NOT NULL AND starts_with(r, t || '/') AND length(r) > length(t) + 1 "
+        "AND NOT contains(substr(r, length(t) + 2), '/') THEN substr(r, length(t) + 2) "
         r"WHEN regexp_matches(r, '(^|/)[A-Za-z]+/[^/]+(/_history/[^/]+)?$') THEN "
         r"CASE WHEN t IS NULL OR regexp_extract(r, '([A-Za-z]+)/([^/]+)(/_history/[^/]+)?$', 1) = t "
         r"THEN regexp_extract(r, '([A-Za-z]+)/([^/]+)(/_history/[^/]+)?$', 2) END "
@@ -206,13 +209,34 @@ def _type_name(node: fp.Node) -> str:
     return name
 
 
+def _is_choice_of_type(node: fp.Node | None) -> bool:
+    if not (isinstance(node, fp.Call) and node.name == "ofType" and len(node.args) == 1):
+        return False
+    if not isinstance(node.base, fp.Member):
+        return False
+    try:
+        _type_name(node.args[0])
+    except Unsupported:
+        return False
+    return True
+
+
 def _member_chain(node: fp.Node) -> tuple[fp.Node | None, list[str]] | None:
     """`a.b.c` (plain members down from $this or another base) as (base, [a, b, c])."""
     names: list[str] = []
     cur: fp.Node | None = node
-    while isinstance(cur, fp.Member):
-        names.append(cur.name)
-        cur = cur.base
+    while True:
+        if isinstance(cur, fp.Member):
+            names.append(cur.name)
+            cur = cur.base
+        elif names and _is_choice_of_type(cur):
+            # value.ofType(Quantity).unit is valueQuantity.unit: keep one chain, so one JSONPath reaches the leaf
+            assert isinstance(cur, fp.Call) and isinstance(cur.base, fp.Member)
+            type_name = _type_name(cur.args[0]).split(".")[-1]
+            names.append(cur.base.name + type_name[:1].upper() + type_name[1:])
+            cur = cur.base.base
+        else:
+            break
     if not names:
         return None
     names.reverse()
@@ -313,7 +337,7 @@ def _navigate_typed(base: Val, names: list[str], ctx: Ctx) -> Val | None:
         if not ftype:
             break
     if not steps:
-        return None
+        return _root_choice(base, names, ctx)
     rest = names[len(steps) :]
     root = base.kind == "one" and base.sql == ctx.resource
     if root:
@@ -353,6 +377,27 @@ def _navigate_typed(base: Val, names: list[str], ctx: Ctx) -> Val | None:
     if rest:
         return _navigate(result, rest, ctx)
     return result
+
+
+def _root_choice(base: Val, names: list[str], ctx: Ctx) -> Val | None:
+    """`value` of the resource itself (a choice named without its type): the value[x] members the model lists, each
+    read from `_top`, rather than listing the keys of the whole resource per row."""
+    if not (base.kind == "one" and base.sql == ctx.resource and base.ftype) or names[0] not in choice_names():
+        return None
+    variants = [
+        k
+        for k in schema.elements(base.ftype)
+        if k.startswith(names[0]) and k[len(names[0]) : len(names[0]) + 1].isupper()
+    ]
+    if not variants:
+        return None
+    parts = []
+    for k in variants:
+        if k not in ctx.top:
+            ctx.top.append(k)
+        parts.append(f"fp_wrap(_top[{ctx.top.index(k) + 1}])")
+    result = Val(parts[0] if len(parts) == 1 else f"list_concat({', '.join(parts)})", "coll")
+    return _navigate_steps(result, names[1:], ctx) if names[1:] else result
 
 
 @lru_cache(maxsize=1)
@@ -440,9 +485,16 @@ def _compile_call(node: fp.Call, ctx: Ctx) -> Val:
         )
     if name == "getReferenceKey" and len(args) <= 1:
         type_sql = q(_type_name(args[0]).split(".")[-1]) if args else "NULL"
-        refs = _navigate(base, ["reference"], ctx) if base.kind in ("one", "coll") else None
-        if refs is None:
+        if base.kind not in ("one", "coll"):
             raise Unsupported("getReferenceKey() of a primitive value")
+        if isinstance(node.base, fp.Member):
+            # participant.individual.reference as one member chain: one JSONPath ($[*].individual.reference)
+            refs = _compile_member(fp.Member(node.base, "reference"), ctx)
+        else:
+            refs = _navigate(base, ["reference"], ctx)
+        if refs.kind == "one":
+            # a single Reference (subject, serviceProvider): a plain string, without list machinery per row
+            return Val(f"fp_refkey(fp_str({refs.sql}), {type_sql})", "str")
         v, w = ctx.fresh(), ctx.fresh()
         keys = f"list_transform({to_coll(refs)}, lambda {v}: fp_refkey(fp_str({v}), {type_sql}))"
         return Val(
@@ -806,6 +858,9 @@ class _Compiler:
         if not iterators:
             return self.select_body(node, this, row_index, field)
         kind = iterators[0]
+        guard = self.self_filter(node, kind, this, row_index, field)
+        if guard is not None:
+            return guard
         e, i = self.fresh(), self.fresh()
         if kind == "repeat":
             paths = node["repeat"]
@@ -835,6 +890,30 @@ class _Compiler:
         else:
             per = per_element(coll)
         return Rows(body.names, body.types, lst=per)
+
+    def self_filter(self, node: dict, kind: str, this: str, row_index: str, field: str) -> Rows | None:
+        """`forEach: "where(criteria)"` iterates over the focus itself, or over nothing: compile it as a condition
+        around the body, whose focus stays the outer one (for the resource: its members already extracted once in
+        `_top`, instead of a full parse of the resource per column)."""
+        text = node.get(kind)
+        if kind != "forEach" or not isinstance(text, str):
+            return None
+        try:
+            parsed = fp.parse(text)
+        except fp.FhirPathSyntaxError:
+            return None  # self.expr reports it with the element's path
+        if not (
+            isinstance(parsed, fp.Call) and parsed.name == "where" and parsed.base is None and len(parsed.args) == 1
+        ):
+            return None
+        ctx = self.ctx(this, row_index, f"{field}.{kind}")
+        try:
+            cond = to_bool(compile_expr(parsed.args[0], ctx), f"{field}.{kind}: where() criteria gave several values")
+        except Unsupported:
+            return None
+        body = self.select_body(node, this, "0", field)
+        rows = body.as_list()
+        return Rows(body.names, body.types, lst=f"CASE WHEN coalesce({cond}, false) THEN {rows} ELSE ({rows})[1:0] END")
 
     def repeat(self, paths: list[str], this: str, row_index: str, field: str) -> str:
         def children(x: str) -> str:
