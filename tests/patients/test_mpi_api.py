@@ -251,3 +251,34 @@ def test_the_golden_person_is_a_valid_fhir_person_linking_each_record(http, fres
     Person.model_validate(resource)
     assert resource["identifier"][0]["value"] == _id("14102419620307001")
     assert len(resource["link"]) == 2 and {link["assurance"] for link in resource["link"]} <= {"level3", "level4"}
+
+
+def test_it_finds_a_patient_by_id_card_phone_pinyin_and_traditional_characters(http, fresh) -> None:
+    card = _id("14102419620307001")
+    person = register(http, fresh, "county", **{**ZHANG, "resident_id": card})["person"]
+    for q in (card, "138-0357-0001", "zhang wei ming", "ZhangWeiMing", "張偉明", "张玮明"):
+        items = http.get("/api/v1/patients", params={"q": q}, headers=fresh.auth("village")).json()["items"]
+        assert [i["person"] for i in items] == [person], q
+    empty = http.get("/api/v1/patients", params={"q": " "}, headers=fresh.auth("village"))
+    assert empty.status_code == 422 and empty.json()["field"] == "q"
+    page = http.get("/patients", params={"q": " "}, headers=fresh.auth("village"))
+    assert page.status_code == 422 and "请输入姓名、拼音、身份证号或手机号" in page.text
+    # An official sees that the person exists, not their details.
+    seen = http.get("/api/v1/patients", params={"q": card}, headers=fresh.auth("official")).json()["items"]
+    assert seen[0]["needs_break_glass"] is True and seen[0]["birth_date"] is None
+    assert all("display" not in r for r in seen[0]["records"])
+
+
+def test_a_doctor_opens_a_restricted_record_with_a_reason_on_the_page(http, fresh) -> None:
+    mine = register(http, fresh, "village", **ZHANG)
+    form = http.post(f"/patients/persons/{mine['person']}/consent", data={"share": "no"}, headers=fresh.auth("village"))
+    assert form.status_code == 303
+    url = f"/patients/persons/{mine['person']}"
+    assert http.get(url, headers=fresh.auth("city")).status_code == 403
+    empty = http.post(f"{url}/break-glass", data={"reason": ""}, headers=fresh.auth("city"))
+    assert empty.status_code == 422 and 'class="error"' in empty.text
+    opened = http.post(f"{url}/break-glass", data={"reason": "转诊患者急诊手术前核对病史"}, headers=fresh.auth("city"))
+    assert opened.status_code == 303 and opened.headers["location"] == url
+    page = http.get(url, headers=fresh.auth("city"))
+    assert page.status_code == 200 and 'data-testid="broke-glass"' in page.text
+    assert 'data-testid="who-saw-what"' not in page.text
