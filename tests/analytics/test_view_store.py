@@ -4,7 +4,6 @@ Parquet files the indicator engine reads by name."""
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -169,4 +168,12 @@ def test_yilian_views_materialize_runs_from_the_store_and_names_an_unknown_view(
     assert listed.stdout.startswith("patient\t1\tshipped")
     unknown = runner.invoke(cli.app, ["materialize", "--view", "nope"])
     assert unknown.exit_code == 2 and "no view named 'nope'" in unknown.output
-    assert json.loads(json.dumps(done.exit_code)) == 0
+
+
+def test_yilian_views_list_shows_stored_views_beside_the_shipped_ones(admin: Any):
+    vid = admin.post("/fhir/ViewDefinition", json=SHORT_ENCOUNTER).json()["id"]
+    listed = CliRunner().invoke(cli.app, ["list"])
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split("\t")[0]: line.split("\t") for line in listed.stdout.splitlines()}
+    assert lines["short_encounter"][1:3] == ["Encounter", f"ViewDefinition/{vid}/_history/1"]
+    assert lines["patient"][2] == "shipped"

@@ -139,10 +139,21 @@ def explain_cmd(view: Annotated[str, typer.Argument(help="ViewDefinition JSON fi
 
 @app.command("list")
 def list_views() -> None:
-    """The ViewDefinitions shipped with Yilian, with their resource type and columns."""
-    for name in catalogue.names():
-        compiled = compile_view(catalogue.get(name))
-        typer.echo(f"{name}\t{compiled.resource}\t{', '.join(c.name for c in compiled.columns)}")
+    """The views in effect: shipped with Yilian, or stored at /fhir/ViewDefinition (when the database is there)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from yilian.analytics import definitions
+    from yilian.db import read_session
+
+    try:
+        with read_session() as session:
+            views = definitions.views_in_effect(session)
+    except SQLAlchemyError:  # no database yet (or not migrated): the shipped views are still in effect
+        views = definitions.views_in_effect(None)
+    for name, entry in views.items():
+        compiled = compile_view(entry.definition)
+        columns = ", ".join(c.name for c in compiled.columns)
+        typer.echo(f"{name}\t{compiled.resource}\t{entry.source}\t{columns}")
 
 
 @app.command("materialize")
