@@ -84,11 +84,10 @@ def main() -> None:
         with engine.connect() as conn:
             total = conn.execute(text("SELECT count(*) FROM fhir_resource")).scalar_one()
             conn.execute(text("ANALYZE"))
+            sample = "TABLESAMPLE SYSTEM (2)" if total > 200_000 else ""  # a random page sample, or every row
             observations = list(
                 conn.execute(
-                    text(
-                        "SELECT res_id FROM fhir_resource TABLESAMPLE SYSTEM (2) WHERE res_type = 'Observation' LIMIT 2000"
-                    )
+                    text(f"SELECT res_id FROM fhir_resource {sample} WHERE res_type = 'Observation' LIMIT 2000")
                 ).scalars()
             )
             patients_ = list(
