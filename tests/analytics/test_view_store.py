@@ -11,7 +11,7 @@ import duckdb
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from yilian.analytics import catalogue, cli
+from yilian.analytics import catalogue, cli, snapshot
 from yilian.analytics.materialize import materialize_views, open_views, view_path
 from yilian.db import read_session, unit_of_work
 from yilian.fhir import store
@@ -177,3 +177,23 @@ def test_yilian_views_list_shows_stored_views_beside_the_shipped_ones(admin: Any
     lines = {line.split("\t")[0]: line.split("\t") for line in listed.stdout.splitlines()}
     assert lines["short_encounter"][1:3] == ["Encounter", f"ViewDefinition/{vid}/_history/1"]
     assert lines["patient"][2] == "shipped"
+
+
+def test_a_compacted_snapshot_still_drops_the_rows_of_deleted_resources(clean_db: Any, tmp_path: Path):
+    _seed([PATIENT, ENCOUNTER, BP])
+    with unit_of_work() as session:
+        materialize_views(session, ["encounter"], root=tmp_path)
+    _seed([copy.deepcopy(ENCOUNTER) | {"id": "e2"}])
+    with unit_of_work() as session:
+        snapshot.take(session, tmp_path)
+        store.delete(session, "Encounter", "e1")
+    with unit_of_work() as session:
+        snapshot.take(session, tmp_path)
+    assert len(snapshot.parts(tmp_path)) == 3
+    snapshot.compact(tmp_path)
+    assert len(snapshot.parts(tmp_path)) == 1
+    with unit_of_work() as session:
+        [done] = materialize_views(session, ["encounter"], root=tmp_path)
+        path = view_path(session, "encounter")
+    assert done.mode == "incremental"
+    assert duckdb.connect().execute(f"SELECT id FROM '{path}'").fetchall() == [("e2",)]

@@ -2,7 +2,8 @@
 
 `<data_dir>/analytics/snapshot/part-000001.parquet`, `part-000002.parquet` …, columns
 `res_type, res_id, version, last_updated, deleted, resource` (JSON text; NULL for a deletion). A new part holds what
-changed since the newest `last_updated` already in the snapshot; transactions that commit late with an earlier
+changed since the newest `last_updated` already in the snapshot (beyond MAX_PARTS parts, they are compacted into
+one); transactions that commit late with an earlier
 timestamp are caught by re-reading a short overlap and dropping the versions the snapshot already has. The current
 state is the newest version of each resource that is not deleted (`current_sql`).
 """
@@ -25,6 +26,7 @@ from yilian.analytics.compiler import q
 from yilian.config import get_settings
 
 OVERLAP = timedelta(minutes=5)
+MAX_PARTS = 16  # more parts than this are compacted into one
 BATCH = 20_000
 SCHEMA = pa.schema(
     [
@@ -139,7 +141,31 @@ def take(session: Session, root: Path | None = None) -> Taken:
         return Taken(existing[-1][0] if existing else 0, 0)
     writer.close()
     tmp.replace(target)
+    if len(existing) + 1 > MAX_PARTS:
+        number = compact(root)
     return Taken(number, written)
+
+
+def compact(root: Path | None = None) -> int:
+    """Fold every part into one holding the newest version of each resource, deletions included (a view last
+    brought up to date before the compaction must still learn that a resource is gone). Returns its number."""
+    existing = parts(root)
+    if len(existing) < 2:
+        return existing[-1][0] if existing else 0
+    number = existing[-1][0] + 1
+    target = snapshot_dir(root) / f"part-{number:06d}.parquet"
+    tmp = target.with_suffix(".tmp")
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT res_type, res_id, version, last_updated, deleted, resource FROM read_parquet("
+        f"{_files([p for _, p in existing])}) QUALIFY row_number() OVER (PARTITION BY res_type, res_id "
+        f"ORDER BY version DESC) = 1 ORDER BY res_type, res_id) TO {q(str(tmp))} (FORMAT parquet)"
+    )
+    con.close()
+    tmp.replace(target)
+    for _, old in existing:
+        old.unlink()
+    return number
 
 
 def _files(paths: list[Path]) -> str:
