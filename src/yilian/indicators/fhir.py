@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from yilian.indicators import definitions, rules
@@ -28,7 +29,15 @@ def measure(ind: definitions.Indicator) -> dict[str, Any]:
     for code, m in (("numerator", ind.numerator), ("denominator", ind.denominator)):
         if m is not None:
             what = "census population" if m.population else f"{m.table} where {m.where or 'all'}"
-            pops.append({"code": {"coding": [{"system": POPULATION, "code": code}]}, "description": what})
+            criteria = {
+                "language": "application/x-yilian-indicator+json",
+                "expression": json.dumps(
+                    m.model_dump(by_alias=True, exclude_defaults=True), ensure_ascii=False, default=str
+                ),
+            }
+            pops.append(
+                {"code": {"coding": [{"system": POPULATION, "code": code}]}, "description": what, "criteria": criteria}
+            )
     if pops:
         groups.append({"population": pops})
     return {

@@ -1,0 +1,149 @@
+"""The command line, the JSON API, Excel and FHIR on a real database with the Shanxi divisions (census populations)
+and no activity yet: every activity indicator says "no data", a recorded assessment is the one number."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from yilian.db import unit_of_work
+from yilian.indicators import sources
+
+QUWO = "141021"  # 曲沃县, Linfen
+
+
+@pytest.fixture
+def region(clean_db: Engine) -> Iterator[dict[str, str]]:
+    from yilian.network import service as network
+    from yilian.security import service as security
+    from yilian.security import tokens
+
+    with unit_of_work() as session:
+        network.load_divisions(session, "14")
+        security.create_user(
+            session, username="official", password="pw-official-1", role="commission_official", division_code="1410"
+        )
+    yield {"official": tokens.issue("official")}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_an_official_records_an_assessment_and_reads_it_back_with_everything_else_missing(
+    http: Any, region: dict[str, str]
+) -> None:
+    official = _auth(region["official"])
+    body = {
+        "indicator": "cc.unified_resource_management",
+        "scope": QUWO,
+        "year": 2026,
+        "value": True,
+        "evidence": "章程",
+    }
+    assert http.post("/api/v1/indicators/assessments", json=body, headers=official).status_code == 201
+    with unit_of_work() as session:
+        snap = sources.take(session)
+    got = http.get(f"/api/v1/indicators/compute?set=county-community&period=2026&scope={QUWO}", headers=official)
+    assert got.status_code == 200
+    rows = {r["id"]: r for r in got.json()}
+    assert rows["cc.unified_resource_management"]["value"] == 1.0
+    assert rows["cc.unified_resource_management"]["snapshot"] == snap.id
+    visits = rows["cc.primary_visit_share"]
+    assert (visits["value"], visits["numerator"], visits["status"]) == (None, None, "no_data")
+    assert visits["note"] == "no data: encounter is not recorded yet"
+    assert {"id", "name", "scope", "period", "value", "numerator", "denominator", "unit"} <= set(visits)
+    assert (visits["scope"], visits["period"], visits["unit"]) == (QUWO, "2026", "percent")
+
+
+def test_it_answers_bad_requests_with_the_field(http: Any, region: dict[str, str]) -> None:
+    official = _auth(region["official"])
+    with unit_of_work() as session:
+        sources.take(session)
+    bad = http.get("/api/v1/indicators/compute?set=county-community&period=2026-13", headers=official)
+    assert bad.status_code == 422 and bad.json()["field"] == "period"
+    outside = http.get("/api/v1/indicators/compute?set=county-community&period=2026&scope=1401", headers=official)
+    assert outside.status_code == 403 and outside.json()["field"] == "scope"
+    unknown = http.get("/api/v1/indicators/compute?set=nope&period=2026", headers=official)
+    assert unknown.status_code == 404 and unknown.json()["field"] == "set"
+    computed = {"indicator": "cc.primary_visit_share", "scope": QUWO, "year": 2026, "value": True}
+    refused = http.post("/api/v1/indicators/assessments", json=computed, headers=official)
+    assert refused.status_code == 422 and refused.json()["field"] == "indicator"
+    assert http.get("/api/v1/indicators/compute?set=county-community&period=2026").status_code == 401
+
+
+def test_it_exports_a_formatted_workbook_and_fhir_measure_reports(http: Any, region: dict[str, str]) -> None:
+    from fhir.resources.R4B.measure import Measure
+    from fhir.resources.R4B.measurereport import MeasureReport
+    from openpyxl import load_workbook
+
+    official = _auth(region["official"])
+    with unit_of_work() as session:
+        sources.take(session)
+    xlsx = http.get(
+        f"/api/v1/indicators/compute?set=county-community&period=2026&scope={QUWO}&format=xlsx", headers=official
+    )
+    assert xlsx.status_code == 200
+    ws = load_workbook(io.BytesIO(xlsx.content)).active
+    assert ws["A1"].value == "紧密型县域医共体监测指标（2024年版）"
+    assert ws["A5"].value == "指标编号" and ws["A5"].font.bold and ws["A5"].fill.fgColor.rgb.endswith("1F4E79")
+    assert ws.max_row == 5 + 17 and ws["E6"].value == "无数据"
+    bundle = http.get(
+        f"/api/v1/indicators/compute?set=county-community&period=2026&scope={QUWO}&format=measure-report",
+        headers=official,
+    ).json()
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds.count("Measure") == 17 and kinds.count("MeasureReport") == 17
+    for e in bundle["entry"]:
+        (Measure if e["resource"]["resourceType"] == "Measure" else MeasureReport).model_validate(e["resource"])
+
+
+def test_the_dashboard_shows_the_ranking_table(http: Any, region: dict[str, str]) -> None:
+    official = _auth(region["official"])
+    with unit_of_work() as session:
+        sources.take(session)
+    for view in ("ranking", "trend", "consortia", "definitions"):
+        page = http.get(
+            f"/indicators?set=county-community&period=2026&view={view}&indicator=cc.primary_visit_share",
+            headers=official,
+        )
+        assert page.status_code == 200, view
+    assert "曲沃县" in http.get("/indicators?period=2026", headers=official).text
+
+
+def _yilian(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """`yilian ARGV` run by the console entry point itself (in-process: a fresh interpreter costs a minute here)."""
+    from yilian import cli
+
+    monkeypatch.setattr(sys, "argv", ["yilian", *argv])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_command_prints_the_json_contract_and_refuses_a_bad_period(
+    region: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compute = ["indicators", "compute", "--set", "county-community"]
+    code, out, err = _yilian([*compute, "--period", "2026", "--scope", "1410", "--format", "json"], capsys, monkeypatch)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len({r["scope"] for r in rows}) == 17  # every county-level division of Linfen
+    assert {r["value"] for r in rows if r["status"] == "no_data"} == {None}
+    assert {"id", "name", "scope", "period", "value", "numerator", "denominator", "unit"} <= set(rows[0])
+    code, out, err = _yilian([*compute, "--period", "2026-13"], capsys, monkeypatch)
+    assert code == 2 and "--period" in err and "Traceback" not in err
+    code, out, err = _yilian([*compute, "--period", "2026", "--format", "pdf"], capsys, monkeypatch)
+    assert code == 2 and "--format" in err
