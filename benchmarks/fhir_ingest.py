@@ -23,6 +23,30 @@ from pathlib import Path
 PG = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a local process in seconds (PostgreSQL backends run on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backends_cpu(admin: object, name: str) -> dict[int, float]:
+    from sqlalchemy import text
+
+    with admin.connect() as conn:  # type: ignore[attr-defined]
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :n"), {"n": name}).scalars().all()
+    return {pid: _proc_cpu(pid) for pid in pids}
+
+
+def _own_cpu() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1000)
@@ -67,6 +91,7 @@ def main() -> None:
             if done[0] % 50_000 < n:
                 print(f"  imported {done[0]:,} / {total:,}", file=sys.stderr)
 
+        db_before, cpu_before = _backends_cpu(admin, name), _own_cpu()
         t0 = time.perf_counter()
         summary = bulk.import_files(
             files,
@@ -76,6 +101,9 @@ def main() -> None:
             on_progress=progress,
         )
         import_s = time.perf_counter() - t0
+        import_cpu = _own_cpu() - cpu_before
+        db_after = _backends_cpu(admin, name)
+        import_db_cpu = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items())
         assert summary.rejected == 0, f"{summary.rejected} rejected: see {work / 'rejected.ndjson'}"
         assert dict(summary.by_type) == counts, (dict(summary.by_type), counts)
 
@@ -84,6 +112,8 @@ def main() -> None:
         raw_url = url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(raw_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE raw_fhir (doc jsonb NOT NULL)")
+            backend = conn.info.backend_pid
+            copy_db_before, copy_cpu_before = _proc_cpu(backend), _own_cpu()
             t0 = time.perf_counter()
             with conn.cursor() as cur, cur.copy("COPY raw_fhir (doc) FROM STDIN") as copy:
                 for f in files:
@@ -91,6 +121,7 @@ def main() -> None:
                         for line in fh:
                             copy.write_row((line.rstrip("\n"),))
             copy_s = time.perf_counter() - t0
+            copy_cpu = _own_cpu() - copy_cpu_before + _proc_cpu(backend) - copy_db_before
             copied = conn.execute("SELECT count(*) FROM raw_fhir").fetchone()[0]  # type: ignore[index]
             conn.execute("DROP TABLE raw_fhir")
         assert copied == total
@@ -113,6 +144,14 @@ def main() -> None:
                     "copy_s": round(copy_s, 1),
                     "copy_resources_per_s": round(copy_rate),
                     "ratio_to_copy": round(rate / copy_rate, 3),
+                    # CPU seconds (this process, its import workers and the PostgreSQL backends): on a machine shared
+                    # with other jobs, resources per CPU-second says what 2 cores of our own would do.
+                    "import_cpu_s": round(import_cpu + import_db_cpu, 1),
+                    "import_db_cpu_s": round(import_db_cpu, 1),
+                    "resources_per_cpu_s": round(total / (import_cpu + import_db_cpu)),
+                    "copy_cpu_s": round(copy_cpu, 2),
+                    "copy_resources_per_cpu_s": round(total / copy_cpu) if copy_cpu > 0 else None,
+                    "load_avg_1m": round(os.getloadavg()[0], 1),
                     "workers": args.workers,
                     "batch": args.batch,
                     "db": "postgresql",

@@ -177,6 +177,7 @@ def main() -> None:
             "server": "yilian serve (1 uvicorn process)",
             "db": "postgresql",
             "machine": f"{os.cpu_count()} cores, shared",
+            "load_avg_1m": round(os.getloadavg()[0], 1),
         }
         if errors:
             print(f"errors, e.g. {errors[:3]}", file=sys.stderr)
