@@ -72,7 +72,7 @@ def test_it_refuses_an_unknown_unit_and_a_growth_of_nothing() -> None:
         "    numerator: {from: encounter, date: period_start, where: {klass: AMB}, count: rows}\n",
         "    growth_of: x.nothing\n",
     )
-    with pytest.raises(Invalid, match="growth_of 'x.nothing' is not in the set"):
+    with pytest.raises(Invalid, match=r"growth_of 'x\.nothing' is not in the set"):
         definitions.parse_set(growth, "g.yaml")
 
 
