@@ -6,17 +6,24 @@ tool an operator uses for their own region. Activity (patients, referrals, clini
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from yilian import migrations
 from yilian.db import Base, get_engine, unit_of_work
+from yilian.diagnostics import demo as diagnostics_demo
 from yilian.network import demo as network_demo
+from yilian.outreach import demo as outreach_demo
+from yilian.patients import demo as patients_demo
+from yilian.referrals import demo as referrals_demo
 from yilian.security import service as security_service
 from yilian.security.models import User
 
@@ -77,8 +84,26 @@ def build(*, province: str, city: str, seed: int, console: Console, fresh: bool 
                     facility_id=facility_id,
                     division_code=division,
                 )
+            session.flush()
+            _add_activity(session, region.anchors, seed, console)
         console.print(f"[green]demo built[/] in {time.perf_counter() - started:.1f} s: {region.summary()}")
     _print_users(console)
+
+
+def _add_activity(session: Session, anchors: dict[str, uuid.UUID], seed: int, console: Console) -> None:
+    """Fill the region with recent activity by driving each domain's own services (each domain's demo.py), so that
+    every page and dashboard has something true to show. Order matters: referrals and clinics need patients."""
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("patients", lambda: patients_demo.add_demo_patients(session, seed=seed)),
+        ("referrals", lambda: referrals_demo.seed_demo_referrals(session, seed=seed)),
+        ("outreach", lambda: outreach_demo.seed_demo(session, anchors=anchors, seed=seed).summary()),
+        ("diagnostics", lambda: diagnostics_demo.seed_demo_activity(session, seed=seed).summary()),
+    ]
+    for name, step in steps:
+        started = time.perf_counter()
+        result = step()
+        summary = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+        console.print(f"  {name}: {summary} ({time.perf_counter() - started:.1f} s)")
 
 
 def _print_users(console: Console) -> None:
