@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from yilian.patients import rules
@@ -86,5 +88,21 @@ def features(patient: dict[str, Any]) -> rules.Features:
     )
 
 
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector around bulk work that allocates millions of small acyclic objects.
+
+    With 100,000 records alive, each automatic full collection walks all of them: measured, it made one pass over the
+    auto-links 25× slower (2.7 s instead of 0.1 s). Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def features_many(patients: Iterable[dict[str, Any]]) -> list[rules.Features]:
-    return [features(p) for p in patients]
+    with no_gc():
+        return [features(p) for p in patients]

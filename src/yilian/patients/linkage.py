@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from yilian.patients import rules
+from yilian.patients.features import no_gc
 from yilian.patients.rules import Features, Outcome, PairScore
 
 # Blocking: pairs are only compared when they share one of these keys. Each rule catches errors the others miss:
@@ -258,14 +259,18 @@ def split_ambiguous(
     """A record that would auto-link to two records which cannot be one person (赵建 ~ 赵建国 and 赵建 ~ 赵建宁, twins)
     is ambiguous: whichever link came first would decide. Its probabilistic links go to review instead."""
     partners: dict[str, list[str]] = {}
+    linked: set[tuple[str, str]] = set()
     for s in links:
         partners.setdefault(s.left, []).append(s.right)
         partners.setdefault(s.right, []).append(s.left)
+        linked.add((s.left, s.right) if s.left < s.right else (s.right, s.left))
     unsure: set[str] = set()
     for ref, others in partners.items():
         if len(others) < 2:
             continue
         for a, b in itertools.combinations(others, 2):
+            if (a, b) in linked or (b, a) in linked:
+                continue  # the three records link each other: one person
             if not may_join([by_ref[a]], [by_ref[b]], name_tf=name_tf, review=review):
                 unsure.add(ref)
                 break
@@ -289,6 +294,18 @@ def link_batch(
     apart: set[frozenset[str]] | None = None,
 ) -> LinkResult:
     """Link a whole set of records: pairs, routes and clusters. `apart`: pairs a person decided are two people."""
+    with no_gc():
+        return _link_batch(records, auto_link=auto_link, review=review, progress=progress, apart=apart)
+
+
+def _link_batch(
+    records: list[Features],
+    *,
+    auto_link: float,
+    review: float,
+    progress: Callable[[str], None] | None,
+    apart: set[frozenset[str]] | None,
+) -> LinkResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     say = progress or (lambda _msg: None)

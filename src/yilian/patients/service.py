@@ -22,7 +22,7 @@ from yilian.config import get_settings
 from yilian.db import utcnow
 from yilian.errors import Conflict, Forbidden, Invalid, NotFound
 from yilian.patients import linkage, rules
-from yilian.patients.features import display_name, features
+from yilian.patients.features import display_name, features, features_many
 from yilian.patients.models import MpiLink, MpiPerson, MpiRecord, MpiReview
 from yilian.patients.rules import Features, Outcome, PairScore
 from yilian.security import audit
@@ -220,7 +220,7 @@ def link_all(
     thresholds = thresholds or Thresholds.from_settings()
     say = progress or (lambda _msg: None)
     patient_list = list(patients)
-    feats = [features(p) for p in patient_list]
+    feats = features_many(patient_list)
     say(f"features ready for {len(feats)} records")
     result = linkage.link_batch(
         feats,
