@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from yilian.db import unit_of_work
 from yilian.errors import Invalid
+from yilian.network import service as network
 from yilian.referrals import service
 from yilian.referrals.schemas import DischargeIn, DownReferIn, ReferralIn, TimesIn
 from yilian.security.actor import Actor
@@ -164,6 +165,7 @@ def send(
     flags: Annotated[str, Form()] = "",
     consent: Annotated[str, Form()] = "",
     symptom_onset: Annotated[str, Form()] = "",
+    target: Annotated[str, Form()] = "",
 ) -> Response:
     times = {}
     if symptom_onset.strip():
@@ -185,6 +187,8 @@ def send(
         times=times or None,
     )
     with unit_of_work() as session:
+        if target.strip():  # the patient's choice of receiver, by facility code or id
+            data.target_facility_id = network.resolve_facility_id(session, target.strip(), field="target")
         r = service.create(session, actor, data, publish=False)
         service.submit(session, actor, r.id)
         rid = r.id
@@ -211,6 +215,27 @@ def detail(request: Request, referral_id: str, actor: Annotated[Actor, Depends(c
         "referrals/detail.html",
         _ctx(r=r, events=events, names=names, allowed=allowed, slots=slots, chain=chain, now=datetime.now(UTC)),
     )
+
+
+def qr_svg(text: str) -> str:
+    """A QR code as inline SVG (no image files, prints sharply)."""
+    import io
+
+    import qrcode
+    import qrcode.image.svg
+
+    out = io.BytesIO()
+    qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage).save(out)
+    return out.getvalue().decode().split("?>", 1)[-1]
+
+
+@router.get("/referrals/{referral_id}/slip")
+def slip(request: Request, referral_id: str, actor: Annotated[Actor, Depends(current_actor)]) -> Response:
+    """The printable referral slip (转诊单) with a QR code of the referral id."""
+    with unit_of_work() as session:
+        r = service.read(session, actor, referral_id)
+        names = service.facility_names(session, [r.sender_facility_id, r.receiver_facility_id, r.down_facility_id])
+    return render(request, "referrals/slip.html", _ctx(r=r, names=names, qr=qr_svg(f"urn:yilian:referral:{r.id}")))
 
 
 @router.post("/referrals/{referral_id}/act")

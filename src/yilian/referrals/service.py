@@ -3,9 +3,10 @@ states.py, writes an event, audits, projects the FHIR face and emits an outbox e
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -129,15 +130,19 @@ def services_of(departments: Iterable[str]) -> frozenset[str]:
 
 
 def place(session: Session, facility_id: uuid.UUID | None, *, field: str = "facility") -> Place:
+    cache: dict[uuid.UUID, Place] = session.info.setdefault("referral_places", {})
+    if facility_id in cache:
+        return cache[facility_id]
     f = session.get(Facility, facility_id) if facility_id else None
     if f is None:
         raise NotFound(f"no facility {facility_id}", field=field)
     consortia = frozenset(
         session.scalars(select(ConsortiumMember.consortium_id).where(ConsortiumMember.facility_id == f.id))
     )
-    return Place(
+    cache[f.id] = Place(
         f.id, f.name, f.level, f.division_code, f.lon, f.lat, f.parent_id, tuple(f.departments or ()), consortia
     )
+    return cache[f.id]
 
 
 def facility_names(session: Session, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
@@ -309,52 +314,102 @@ def _free_capacity(session: Session, ids: Sequence[uuid.UUID], service: str | No
     return {fid: int(n) for fid, n in session.execute(stmt)}
 
 
+@dataclass(frozen=True)
+class _Receiver:
+    candidate: routing.Candidate
+    level_rank: int
+
+
+@dataclass
+class _ReceiverIndex:
+    """Every facility that can receive a referral (all above village level), held in memory per database: the
+    router filters a few thousand of them in microseconds instead of scanning the registry per request."""
+
+    signature: tuple[Any, ...]
+    checked_at: float
+    receivers: list[_Receiver]
+
+
+_receiver_indexes: dict[str, _ReceiverIndex] = {}
+RECHECK_SECONDS = 5.0  # how often the registry's signature is compared; a changed registry reloads the index
+
+
+def _registry_signature(session: Session) -> tuple[Any, ...]:
+    facilities = session.execute(select(func.count(), func.max(Facility.updated_at))).one()
+    members = session.scalar(select(func.count()).select_from(ConsortiumMember))
+    return (facilities[0], str(facilities[1]), members)
+
+
+def _receiver_index(session: Session) -> _ReceiverIndex:
+    key = str(session.get_bind().engine.url)
+    now = time.monotonic()
+    index = _receiver_indexes.get(key)
+    if index is not None and now - index.checked_at < RECHECK_SECONDS:
+        return index
+    signature = _registry_signature(session)
+    if index is not None and index.signature == signature:
+        index.checked_at = now
+        return index
+    centre_cols = [getattr(Facility, col) for col in CENTRE_COLUMNS.values()]
+    rows = session.execute(
+        select(
+            Facility.id, Facility.name, Facility.level, Facility.lon, Facility.lat, Facility.departments, *centre_cols
+        ).where(
+            Facility.active.is_(True),
+            Facility.level != "village_clinic",
+            Facility.lon.is_not(None),
+            Facility.lat.is_not(None),
+        )
+    ).all()
+    consortia: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for fid, cid in session.execute(
+        select(ConsortiumMember.facility_id, ConsortiumMember.consortium_id)
+        .join(Facility, Facility.id == ConsortiumMember.facility_id)
+        .where(Facility.level != "village_clinic")
+    ):
+        consortia.setdefault(fid, set()).add(cid)
+    receivers = []
+    for fid, name, level, lon, lat, departments, *flags in rows:
+        candidate = routing.Candidate(
+            facility_id=fid,
+            name=name,
+            level=level,
+            lon=float(lon),
+            lat=float(lat),
+            services=services_of(departments or ()),
+            centres=frozenset(ch for ch, flag in zip(CENTRE_COLUMNS, flags, strict=True) if flag),
+            consortium_ids=frozenset(consortia.get(fid, ())),
+        )
+        receivers.append(_Receiver(candidate, routing.LEVEL_RANK.get(level, 0)))
+    index = _ReceiverIndex(signature, now, receivers)
+    _receiver_indexes[key] = index
+    return index
+
+
 def candidates(
     session: Session, sender: Place, service: str | None, green_channel: str | None
 ) -> list[routing.Candidate]:
     """Facilities above the sender that could take the patient, with what the router weighs."""
-    above = [lv for lv, r in routing.LEVEL_RANK.items() if r > routing.LEVEL_RANK.get(sender.level, 0)]
-    stmt = select(Facility).where(
-        Facility.active.is_(True), Facility.level.in_(above), Facility.lon.is_not(None), Facility.lat.is_not(None)
-    )
-    if green_channel:
-        stmt = stmt.where(getattr(Facility, CENTRE_COLUMNS[green_channel]).is_(True))
-    if sender.lon is not None and sender.lat is not None:
-        # A bounding box keeps the query small on a national registry: ±2.5° (≈ 250 km) holds the county, the city
-        # and the provincial centres; a green channel looks twice as far.
-        box = 5.0 if green_channel else 2.5
-        stmt = stmt.where(
-            Facility.lon.between(sender.lon - box, sender.lon + box),
-            Facility.lat.between(sender.lat - box, sender.lat + box),
-        )
-    rows = list(session.scalars(stmt))
-    ids = [f.id for f in rows]
-    consortia: dict[uuid.UUID, set[uuid.UUID]] = {}
-    if ids:
-        for fid, cid in session.execute(
-            select(ConsortiumMember.facility_id, ConsortiumMember.consortium_id).where(
-                ConsortiumMember.facility_id.in_(ids)
-            )
-        ):
-            consortia.setdefault(fid, set()).add(cid)
-    capacity = _free_capacity(session, ids, service) if ids else {}
-    out = []
-    for f in rows:
-        centres = frozenset(ch for ch, col in CENTRE_COLUMNS.items() if getattr(f, col))
-        out.append(
-            routing.Candidate(
-                facility_id=f.id,
-                name=f.name,
-                level=f.level,
-                lon=float(f.lon or 0),
-                lat=float(f.lat or 0),
-                services=services_of(f.departments or ()),
-                centres=centres,
-                consortium_ids=frozenset(consortia.get(f.id, ())),
-                free_capacity=capacity.get(f.id),
-            )
-        )
-    return out
+    rank = routing.LEVEL_RANK.get(sender.level, 0)
+    # A bounding box keeps the work small on a national registry: ±2.5° (≈ 250 km) holds the county, the city and
+    # the provincial centres; a green channel looks twice as far.
+    box = 5.0 if green_channel else 2.5
+    lon, lat = sender.lon, sender.lat
+    found = []
+    for r in _receiver_index(session).receivers:
+        c = r.candidate
+        if r.level_rank <= rank:
+            continue
+        if lon is not None and lat is not None and (abs(c.lon - lon) > box or abs(c.lat - lat) > box):
+            continue
+        if green_channel:
+            if green_channel not in c.centres:
+                continue
+        elif service and service not in c.services:
+            continue
+        found.append(c)
+    capacity = _free_capacity(session, [c.facility_id for c in found], service) if found else {}
+    return [replace(c, free_capacity=capacity.get(c.facility_id)) for c in found]
 
 
 def rank_receivers(
@@ -488,7 +543,7 @@ def _event(
     note: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> ReferralEvent:
-    seq = int(session.scalar(select(func.count()).where(ReferralEvent.referral_id == r.id)) or 0) + 1
+    seq = r.version  # every step bumps the version before writing its event: the n-th event has seq n
     ev = ReferralEvent(
         referral_id=r.id,
         seq=seq,

@@ -1,0 +1,322 @@
+"""Referral submit + route through the HTTP API on a generated national-size network.
+
+Generates a network of ≥ 20,000 facilities (provinces → cities → counties → townships → villages, a county medical
+community per county, tertiary hospitals with chest-pain/stroke centres, regional centres), patients in the FHIR store,
+and one village doctor per county; serves the real app with uvicorn in a child process; then village doctors send
+referrals (`POST /api/v1/referrals`: criteria, routing over the registry, SLA, event, audit, FHIR ServiceRequest+Task,
+outbox — one transaction each) from concurrent clients. Reports per-request latency and sustained referrals/s.
+
+    python benchmarks/routing.py --quick            # 20,000 facilities, 1,200 referrals, about a minute
+    python benchmarks/routing.py                    # 40,000 facilities, 10,000 referrals
+    python benchmarks/routing.py --db sqlite        # the embedded database instead of PostgreSQL
+
+The last line is JSON: facilities, referrals, p50_ms, p95_ms, referrals_per_s, db, machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+PG_ADMIN = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DEPTS = {
+    "national_regional_centre": ["急诊科", "心血管内科", "神经内科", "内分泌科", "呼吸与危重症医学科"],
+    "tertiary": ["急诊科", "心血管内科", "神经内科", "内分泌科", "呼吸与危重症医学科", "肾内科"],
+    "county_hospital": ["急诊科", "心血管内科", "内分泌科", "呼吸内科", "普通外科", "妇产科", "儿科"],
+    "township_centre": ["全科医学科", "中医科"],
+    "village_clinic": ["全科诊疗"],
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def make_database(kind: str, root: Path) -> tuple[str, Any]:
+    if kind == "sqlite":
+        return f"sqlite:///{root / 'bench.db'}", lambda: None
+    name = f"yilian_bench_routing_{os.getpid()}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        from yilian import db
+
+        db.reset_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def generate(url: str, facilities_target: int, patients: int, seed: int = 7) -> dict[str, Any]:
+    """Bulk-insert divisions, facilities, consortia and patients. Returns the village doctors' usernames."""
+    from yilian import migrations
+    from yilian.db import get_engine, unit_of_work
+    from yilian.fhir import store
+    from yilian.network.models import Consortium, ConsortiumMember, Division, Facility
+    from yilian.security.models import User
+    from yilian.security.passwords import hash_password
+
+    rng = random.Random(seed)
+    engine = get_engine(url)
+    migrations.upgrade(engine)
+    villages_per_town, towns_per_county = 9, 10
+    per_county = 2 + towns_per_county * (1 + villages_per_town)
+    counties = max(1, facilities_target // per_county + 1)
+    cities = max(1, counties // 10)
+    divisions: list[dict[str, Any]] = [{"code": "14", "name": "省", "level": "province", "parent_code": None}]
+    facilities: list[dict[str, Any]] = []
+    members: list[dict[str, Any]] = []
+    consortia: list[dict[str, Any]] = []
+    villages: list[uuid.UUID] = []
+
+    def fac(code: str, level: str, division: str, lon: float, lat: float, **kw: Any) -> uuid.UUID:
+        fid = uuid.uuid4()
+        row = {
+            "id": fid,
+            "code": code,
+            "name": f"{level}-{code}",
+            "level": level,
+            "kind": "general",
+            "ownership": "public",
+            "division_code": division,
+            "lon": lon,
+            "lat": lat,
+            "position_approximate": True,
+            "beds": 0,
+            "doctors": 1,
+            "nurses": 1,
+            "staff_total": 2,
+            "departments": DEPTS[level],
+            "active": True,
+            "parent_id": kw.pop("parent_id", None),
+        }
+        for cap in (
+            "fourth_level_surgery",
+            "chest_pain_centre",
+            "stroke_centre",
+            "trauma_centre",
+            "critical_maternal_centre",
+            "critical_neonatal_centre",
+            "imaging_reading_centre",
+            "ecg_reading_centre",
+            "lab_centre",
+            "pathology_centre",
+            "sterile_supply",
+        ):
+            row[cap] = kw.get(cap, False)
+        facilities.append(row)
+        return fid
+
+    # Spread cities over a China-sized box so that the router's bounding box has real work to do.
+    for ci in range(cities):
+        city = f"14{ci:02d}"
+        clon, clat = 100 + (ci % 10) * 2.5, 25 + (ci // 10) * 2.5
+        divisions.append({"code": city, "name": city, "level": "city", "parent_code": "14", "lon": clon, "lat": clat})
+        fac(f"T{city}", "tertiary", city, clon, clat, chest_pain_centre=True, stroke_centre=True)
+        if ci % 5 == 0:
+            fac(f"R{city}", "national_regional_centre", city, clon + 0.1, clat + 0.1, chest_pain_centre=True)
+    for k in range(counties):
+        city = f"14{k % cities:02d}"
+        county = f"{city}{k // cities + 1:02d}"
+        ci = k % cities
+        lon = 100 + (ci % 10) * 2.5 + rng.uniform(-0.8, 0.8)
+        lat = 25 + (ci // 10) * 2.5 + rng.uniform(-0.8, 0.8)
+        divisions.append(
+            {"code": county, "name": county, "level": "county", "parent_code": city, "lon": lon, "lat": lat}
+        )
+        hospital = fac(f"C{county}", "county_hospital", county, lon, lat)
+        fac(f"M{county}", "county_hospital", county, lon + 0.01, lat, parent_id=None)
+        cid = uuid.uuid4()
+        consortia.append(
+            {"id": cid, "name": f"医共体{county}", "form": "county_medical_community", "lead_facility_id": hospital}
+        )
+        members.append({"id": uuid.uuid4(), "consortium_id": cid, "facility_id": hospital, "role": "lead"})
+        for t in range(towns_per_county):
+            town = f"{county}{t + 100:03d}"
+            tlon, tlat = lon + rng.uniform(-0.3, 0.3), lat + rng.uniform(-0.3, 0.3)
+            divisions.append(
+                {"code": town, "name": town, "level": "township", "parent_code": county, "lon": tlon, "lat": tlat}
+            )
+            centre = fac(f"S{town}", "township_centre", town, tlon, tlat, parent_id=hospital)
+            members.append({"id": uuid.uuid4(), "consortium_id": cid, "facility_id": centre, "role": "member"})
+            for v in range(villages_per_town):
+                vid = fac(
+                    f"V{town}{v:02d}",
+                    "village_clinic",
+                    town,
+                    tlon + rng.uniform(-0.05, 0.05),
+                    tlat + rng.uniform(-0.05, 0.05),
+                    parent_id=centre,
+                )
+                members.append({"id": uuid.uuid4(), "consortium_id": cid, "facility_id": vid, "role": "member"})
+                if v == 0 and t == 0:
+                    villages.append(vid)
+    log(f"generating {len(facilities):,} facilities, {len(consortia):,} consortia, {len(divisions):,} divisions …")
+    with unit_of_work(engine) as session:
+        for table, rows in ((Division, divisions), (Facility, facilities), (Consortium, consortia)):
+            for i in range(0, len(rows), 5000):
+                session.execute(insert(table), rows[i : i + 5000])
+        session.flush()
+        for i in range(0, len(members), 5000):
+            session.execute(insert(ConsortiumMember), members[i : i + 5000])
+        users = []
+        hashed = hash_password("benchmark-pw")  # argon2 takes about a second: hash once, share it
+        for n, vid in enumerate(villages):
+            name = f"village{n}"
+            session.add(
+                User(username=name, display_name=name, role="village_doctor", facility_id=vid, password_hash=hashed)
+            )
+            users.append(name)
+        patient_refs = []
+        batch = []
+        for _ in range(patients):
+            pid = str(uuid.uuid4())
+            batch.append({"resourceType": "Patient", "id": pid, "name": [{"text": "患者"}], "gender": "female"})
+            patient_refs.append(f"Patient/{pid}")
+            if len(batch) == 2000:
+                store.bulk_put(session, batch)
+                batch = []
+        if batch:
+            store.bulk_put(session, batch)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    return {"facilities": len(facilities), "users": users, "patients": patient_refs}
+
+
+def serve(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "YILIAN_DATABASE_URL": url, "YILIAN_DATA_DIR": str(data_dir)}
+    cmd = [
+        sys.executable, "-m", "uvicorn", "yilian.app:create_app", "--factory", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    logfile = data_dir / "serve.log"
+    proc = subprocess.Popen(cmd, env=env, stdout=logfile.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"the server did not come up:\n{logfile.read_text(errors='replace')[-3000:]}")
+
+
+def load(base: str, tokens: list[str], patients: list[str], total: int, clients: int) -> tuple[list[float], float, int]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker(n: int) -> None:
+        nonlocal errors
+        rng = random.Random(n)
+        with httpx.Client(base_url=base, timeout=60) as client:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body = {
+                    "patient": patients[i % len(patients)],
+                    "diagnosis_codes": [rng.choice(["I10", "E11.9", "J44.1", "I20.0"])],
+                    "systolic": rng.choice([150, 186]),
+                    "diastolic": rng.choice([95, 114]),
+                    "reason": "benchmark",
+                    "consent": True,
+                }
+                headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+                t0 = time.perf_counter()
+                res = client.post("/api/v1/referrals", json=body, headers=headers)
+                dt = (time.perf_counter() - t0) * 1000
+                with lock:
+                    if res.status_code == 201 and res.json()["routing"]:
+                        latencies.append(dt)
+                    else:
+                        errors += 1
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    facilities, referrals = (20_000, 1_200) if args.quick else (40_000, 10_000)
+    root = Path(tempfile.mkdtemp(prefix="yilian-bench-routing-"))
+    os.environ["YILIAN_DATA_DIR"] = str(root)
+    url, drop = make_database(args.db, root)
+    os.environ["YILIAN_DATABASE_URL"] = url
+    proc = None
+    try:
+        t0 = time.perf_counter()
+        built = generate(url, facilities, patients=min(referrals, 5000))
+        log(f"network ready in {time.perf_counter() - t0:.1f} s; starting the server")
+        from yilian.security import tokens
+
+        toks = [tokens.issue(u) for u in built["users"]]
+        proc, base = serve(url, root, args.workers)
+        warm, _, _ = load(base, toks, built["patients"], 50, 2)  # warm caches and connection pools
+        log(
+            f"warm-up p50 {statistics.median(warm):.1f} ms; sending {referrals:,} referrals with {args.clients} clients"
+        )
+        latencies, wall, errors = load(base, toks, built["patients"], referrals, args.clients)
+        latencies.sort()
+        result = {
+            "facilities": built["facilities"],
+            "referrals": len(latencies),
+            "errors": errors,
+            "clients": args.clients,
+            "server_workers": args.workers,
+            "p50_ms": round(statistics.median(latencies), 1),
+            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 1),
+            "referrals_per_s": round(len(latencies) / wall, 1),
+            "db": args.db,
+            "machine": f"{os.cpu_count()} cores (shared)",
+        }
+        print(json.dumps(result))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=20)
+        drop()
+
+
+if __name__ == "__main__":
+    main()

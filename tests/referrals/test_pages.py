@@ -1,0 +1,45 @@
+"""The referral pages as a person sees them (real server, Chinese by default)."""
+
+from __future__ import annotations
+
+from .conftest import Net, make_patient
+
+
+def test_it_sends_a_referral_from_the_form_and_shows_it_to_the_referral_centre_with_its_next_steps(net: Net) -> None:
+    patient = make_patient("赵桂英")
+    with net.client("village") as c:
+        form = c.get("/referrals/new", params={"patient": patient})
+        assert form.status_code == 200 and "发起转诊" in form.text
+        sent = c.post(
+            "/referrals/new",
+            data={
+                "patient": patient,
+                "diagnosis_codes": "I10",
+                "systolic": "186",
+                "diastolic": "114",
+                "reason": "首诊血压高",
+                "consent": "on",
+            },
+        )
+        assert sent.status_code == 303
+        url = sent.headers["location"]
+        page = c.get(url)
+    assert "已提交" in page.text and "襄汾县人民医院" in page.text and "首诊血压 ≥180/110 mmHg" in page.text
+    with net.client("coordinator") as c:
+        worklist = c.get("/referrals", params={"queue": "to_triage"})
+        assert url in worklist.text and "待分诊" in worklist.text
+        mine = c.get(url)
+        assert 'data-testid="do-triage"' in mine.text and 'data-testid="do-cancel"' in mine.text
+        home = c.get("/")
+        assert 'data-testid="referral-queues"' in home.text
+        slip = c.get(url + "/slip")
+        assert slip.status_code == 200 and "<svg" in slip.text and "双向转诊单" in slip.text
+        moved = c.post(url + "/act", data={"action": "triage"})
+        assert moved.status_code == 303 and "已分诊" in c.get(url).text
+
+
+def test_it_marks_the_field_when_the_form_is_incomplete(net: Net) -> None:
+    patient = make_patient()
+    with net.client("village") as c:
+        res = c.post("/referrals/new", data={"patient": patient, "reason": "x"})
+    assert res.status_code == 422 and "consent" in res.text
