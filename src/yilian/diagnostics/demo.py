@@ -2,7 +2,7 @@
 read and signed (some with critical values), quality-control passes, recognition decisions and teleconsultations.
 
 `seed_demo_activity(session)` is the one entry point; it goes through the same services as people do, so every row
-has its FHIR face, audit trail and events. Re-running it adds nothing when the demo already has orders.
+has its FHIR face, audit trail and events. Re-running it adds nothing once its activity is there.
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def _patients(session: Session, rng: random.Random, facility: Any, n: int, out: 
 def seed_demo_activity(session: Session, *, seed: int = 1, communities: int = 3, orders: int = 66) -> DemoActivity:
     """Add diagnostics activity to the demo region in `session` (call inside the demo's unit of work)."""
     out = DemoActivity()
-    if session.scalar(select(func.count()).select_from(DiagnosticOrder)):
+    seeded = select(func.count()).select_from(DiagnosticOrder).where(DiagnosticOrder.ordered_by.startswith("doctor-"))
+    if session.scalar(seeded):
         return out
     rng = random.Random(seed)
     now = utcnow()

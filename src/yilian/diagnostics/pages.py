@@ -55,6 +55,9 @@ LABELS: dict[str, str] = {
     "city": "City",
     "province": "Province",
     "reused": "Reused",
+    "male": "Male",
+    "female": "Female",
+    "unknown": "Unknown",
     "repeated": "Repeated",
     **{r.value: label for r, label in rules.REASON_LABELS.items()},
 }
