@@ -96,3 +96,43 @@ def test_the_clinic_desk_books_cancels_and_adds_extra_numbers(http, site) -> Non
     assert extra.status_code == 303
     after = http.get("/api/v1/outreach/clinics/" + site.clinic_id, headers=site.auth("desk")).json()["days"][0]
     assert (after["booked"], after["free"], after["waiting"]) == (4, 1, 0)
+
+
+def test_the_receiving_hospital_records_a_check_in_and_a_lecture_from_the_programme_page(http, site) -> None:  # type: ignore[no-untyped-def]
+    url = f"/outreach/programmes/{site.programme_id}"
+    page = http.get(url, headers=site.auth("desk"))
+    assert 'data-testid="activity-form"' in page.text and "孙医生" in page.text
+    today = local_now().date()
+
+    checked = http.post(
+        f"{url}/checkins", data={"practitioner_id": site.zhang, "day": str(today)}, headers=site.auth("desk")
+    )
+    lecture = http.post(
+        f"{url}/activities",
+        data={
+            "practitioner_id": site.zhang,
+            "facility": site.facilities["LXRM"],
+            "day": str(today),
+            "kind": "lecture",
+            "title": "心衰规范化治疗",
+            "people": [site.local_doctor],
+        },
+        headers=site.auth("desk"),
+    )
+    nobody = http.post(
+        f"{url}/activities",
+        data={
+            "practitioner_id": site.zhang,
+            "facility": site.facilities["LXRM"],
+            "day": str(today),
+            "kind": "lecture",
+            "title": "x",
+        },
+        headers=site.auth("desk"),
+    )
+
+    assert checked.status_code == 303 and lecture.status_code == 303
+    assert nobody.status_code == 422
+    after = http.get(url, headers=site.auth("desk")).text
+    assert "心衰规范化治疗" in after and "专题讲座" in after
+    assert http.get(url, headers=site.auth("township")).text.count('data-testid="activity-form"') == 0

@@ -23,7 +23,7 @@ from yilian.network import service as network
 from yilian.outreach import clinics, service, sms, visits
 from yilian.outreach.clinics import PUBLIC
 from yilian.outreach.models import Appointment, ClinicDay, Slot, WaitlistEntry
-from yilian.outreach.schemas import PatientIn
+from yilian.outreach.schemas import ActivityIn, ActivityKind, PatientIn
 from yilian.security.actor import Actor
 from yilian.security.roles import Role
 from yilian.web.auth import current_actor
@@ -138,6 +138,12 @@ def programme_page(request: Request, programme_id: str, actor: Annotated[Actor, 
         compliance = visits.compliance(session, programme.id, first - timedelta(days=28), today, today=today)
         activities = visits.list_activities(session, programme.id, limit=30)
         impact = visits.impact(session, programme.id)
+        local_doctors = [
+            (str(p.id), p.name, names.get(fid, ""))
+            for fid in programme.receiving_facility_ids
+            for p in network.list_practitioners(session, facility_id=uuid.UUID(fid), limit=100).items
+            if str(p.home_facility_id) == fid
+        ]
         clinic_list = clinics.list_clinics(session, programme_id=str(programme.id), upcoming_only=True)
     return render(
         request,
@@ -152,8 +158,58 @@ def programme_page(request: Request, programme_id: str, actor: Annotated[Actor, 
             clinics=clinic_list,
             month=f"{today:%Y-%m}",
             can_plan=actor.role in PLANNERS,
+            can_record=actor.role in PLANNERS
+            or (actor.facility_id is not None and str(actor.facility_id) in programme.receiving_facility_ids),
+            local_doctors=local_doctors,
+            today=today,
+            kinds=[k.value for k in ActivityKind],
         ),
     )
+
+
+@router.post("/outreach/programmes/{programme_id}/checkins")
+def programme_checkin(
+    programme_id: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    practitioner_id: Annotated[str, Form()],
+    day: Annotated[date, Form()],
+) -> Response:
+    with unit_of_work() as session:
+        visits.check_in(session, programme_id, practitioner_id, day, actor=actor)
+    return RedirectResponse(f"/outreach/programmes/{programme_id}#compliance", status_code=303)
+
+
+@router.post("/outreach/programmes/{programme_id}/activities")
+def programme_activity(
+    programme_id: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    practitioner_id: Annotated[str, Form()],
+    facility: Annotated[str, Form()],
+    day: Annotated[date, Form()],
+    kind: Annotated[ActivityKind, Form()],
+    title: Annotated[str, Form(min_length=1, max_length=200)],
+    patient_ref: Annotated[str, Form()] = "",
+    operation_level: Annotated[str, Form()] = "",
+    people: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Record a ward round, surgery or teaching session; for surgeries the chosen local doctors are the team, for
+    teaching they are the attendees (a mentored surgery: both)."""
+    chosen = [p for p in (people or []) if p]
+    level = int(operation_level) if operation_level.strip().isdigit() else None
+    data = ActivityIn(
+        practitioner_id=practitioner_id,
+        facility=facility,
+        day=day,
+        kind=kind,
+        title=title,
+        local_team=chosen if kind.is_operation else [],
+        attendees=chosen if kind.is_teaching else [],
+        patient_ref=patient_ref.strip() or None,
+        operation_level=level if kind.is_operation else None,
+    )
+    with unit_of_work() as session:
+        visits.record_activity(session, programme_id, data, actor=actor)
+    return RedirectResponse(f"/outreach/programmes/{programme_id}#activities", status_code=303)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
