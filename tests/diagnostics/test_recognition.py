@@ -17,8 +17,13 @@ def result_elsewhere(region, days_ago: int, item_code: str = "LAB-LFT", *, quali
     when = utcnow() - timedelta(days=days_ago)
     with unit_of_work() as session:
         if qualified:
-            service.qualify(session, admin, QualificationIn(facility="T-H02", item_code=item_code,
-                                                            passed_on=date(2026, 1, 1), valid_until=date(2027, 12, 31)))  # fmt: skip
+            service.qualify(
+                session,
+                admin,
+                QualificationIn(
+                    facility="T-H02", item_code=item_code, passed_on=date(2026, 1, 1), valid_until=date(2027, 12, 31)
+                ),
+            )
         order = service.place_order(
             session,
             outsider,
@@ -101,8 +106,13 @@ def test_it_lets_the_order_through_when_the_result_expired_or_its_facility_was_n
     # ECG results are recognised inside the consortium only: the other county's ECG does not count here.
     outsider = region.actor("outsider")
     with unit_of_work() as session:
-        service.qualify(session, region.actor("official"), QualificationIn(facility="T-H02", item_code="*ecg",
-                                                                           passed_on=date(2026, 1, 1), valid_until=date(2027, 1, 1)))  # fmt: skip
+        service.qualify(
+            session,
+            region.actor("official"),
+            QualificationIn(
+                facility="T-H02", item_code="*ecg", passed_on=date(2026, 1, 1), valid_until=date(2027, 1, 1)
+            ),
+        )
         o = service.place_order(
             session, outsider, OrderIn(patient=region.patients["wang"], modality="ecg", item_code="ECG-12")
         )  # type: ignore[arg-type]
@@ -124,3 +134,34 @@ def test_it_refuses_quality_control_passes_from_people_who_may_not_record_them(r
     assert r.status_code == 422 and r.json()["field"] == "item_code"
     r = as_user("official").post("/api/v1/recognition/qualifications", json={**body, "valid_until": "2025-01-01"})
     assert r.status_code == 422 and r.json()["field"] == "valid_until"
+
+
+def resident_id(body17: str) -> str:
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return body17 + "10X98765432"[sum(int(d) * w for d, w in zip(body17, weights, strict=True)) % 11]
+
+
+def test_it_finds_the_earlier_result_under_the_same_persons_record_at_another_hospital(region, as_user) -> None:  # type: ignore[no-untyped-def]
+    from yilian.fhir import store
+    from yilian.patients import service as patients
+    from yilian.security.actor import SYSTEM
+
+    from .conftest import new_patient
+
+    card = {
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "NNCHN"}]},
+        "system": "urn:yilian:sid:cn-resident-id",
+        "value": resident_id("14102419580302123"),
+    }
+    with unit_of_work() as session:
+        refs = []
+        for _ in range(2):  # registered once at the other county's hospital, once at the township
+            resource = store.create(session, {**new_patient("赵德明"), "identifier": [card]})
+            patients.match_one(session, resource, actor=SYSTEM)
+            refs.append(f"Patient/{resource['id']}")
+    with unit_of_work() as session:
+        assert service.person_refs(session, refs[1]) == sorted(refs)
+    region.patients["wang"] = refs[0]
+    result_elsewhere(region, 5)
+    r = as_user("township").post("/api/v1/diagnostics/orders", json={**lft(region), "patient": refs[1]})
+    assert r.status_code == 409 and r.json()["field"] == "repeat_reason"
