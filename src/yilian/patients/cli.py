@@ -142,7 +142,7 @@ def sync(limit: Annotated[int, typer.Option(help="At most this many records in o
 
     migrations.require_current(get_engine())
     with unit_of_work() as session:
-        done = service.sync_index(session, limit=limit)
+        done = service.sync_index(session, limit=limit, full=True)
     err.print(f"[green]indexed[/] {done} Patient records")
 
 

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, literal, or_, select, tuple_
@@ -674,26 +675,36 @@ def clusters(session: Session) -> list[list[str]]:
     return sorted((sorted(refs) for refs in groups.values() if len(refs) > 1), key=lambda c: c[0])
 
 
-def sync_index(session: Session, *, actor: Actor = SYSTEM, limit: int = 500) -> int:
+# How far back a routine sync looks before the index's newest row (writes that committed late, clocks).
+SYNC_LOOKBACK = timedelta(hours=1)
+
+
+def sync_index(session: Session, *, actor: Actor = SYSTEM, limit: int = 500, full: bool = False) -> int:
     """Index the Patient resources written to the FHIR store since the index last saw them (new or updated).
 
     The FHIR store has no write hook: every reader of the index (search, person pages, $match, the review queue)
-    calls this first, so a Patient registered through /fhir is linked before anyone looks for it. A large backlog
-    (a bulk import) is better linked in one batch with `yilian patients link`. Returns how many were matched.
+    calls this first, so a Patient registered through /fhir is linked before anyone looks for it. A routine call looks
+    only at Patients written since shortly before the index's newest row (an index range scan); `full` compares the
+    whole store (`yilian patients sync`). A large backlog (a bulk import) is better linked in one batch with
+    `yilian patients link`. Returns how many were matched.
     """
     from yilian.fhir import store
     from yilian.fhir.models import FhirResource
 
     ref = literal("Patient/") + FhirResource.res_id
+    conditions = [
+        FhirResource.res_type == "Patient",
+        FhirResource.deleted.is_(False),
+        or_(MpiRecord.id.is_(None), MpiRecord.updated_at < FhirResource.last_updated),
+    ]
+    newest = None if full else session.scalar(select(func.max(MpiRecord.updated_at)))
+    if newest is not None:
+        conditions.append(FhirResource.last_updated >= newest - SYNC_LOOKBACK)
     stale = list(
         session.scalars(
             select(FhirResource.res_id)
             .outerjoin(MpiRecord, MpiRecord.patient_ref == ref)
-            .where(
-                FhirResource.res_type == "Patient",
-                FhirResource.deleted.is_(False),
-                or_(MpiRecord.id.is_(None), MpiRecord.updated_at < FhirResource.last_updated),
-            )
+            .where(*conditions)
             .order_by(FhirResource.last_updated, FhirResource.res_id)
             .limit(limit)
         )
