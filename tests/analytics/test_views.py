@@ -28,7 +28,10 @@ PATIENT = {
     "address": [
         {"use": "home", "text": "山西省临汾市尧都区解州镇", "extension": [{"url": DIVISION, "valueCode": "141002"}]}
     ],
-    "managingOrganization": {"reference": "Organization/fac-9"},
+    "managingOrganization": {
+        "reference": "Organization/fac-9",
+        "identifier": {"system": "urn:yilian:facility-code", "value": "141002100207"},
+    },
 }
 ENCOUNTER = {
     "resourceType": "Encounter",
@@ -112,6 +115,7 @@ def test_it_gives_a_patient_row_with_the_division_code_of_the_home_address():
     assert row["resident_id_division"] == "141002"
     assert row["family_name"] == "王"
     assert row["managing_organization_id"] == "fac-9"
+    assert row["managing_facility_code"] == "141002100207"  # joins the registry when the address has no division
     assert row["deceased"] is None
 
 

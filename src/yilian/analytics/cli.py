@@ -185,7 +185,7 @@ def materialize_cmd(
         from yilian.db import unit_of_work
 
         with unit_of_work() as session:
-            materialize_views(session, view, progress=lambda line: err.print(line, highlight=False))
+            materialize_views(session, view, progress=lambda line: err.print(line, highlight=False, soft_wrap=True))
     except YilianError as exc:
         _fail(exc)
 
