@@ -31,6 +31,8 @@ PG = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.
 
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
 
 
@@ -81,9 +83,9 @@ def main() -> None:
                 sorted((work / "load").glob("*.ndjson")), batch_size=1000, report_path=work / "r.ndjson", workers=2
             )
             print(f"  loaded {summary.imported:,} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        with engine.connect() as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             total = conn.execute(text("SELECT count(*) FROM fhir_resource")).scalar_one()
-            conn.execute(text("ANALYZE"))
+            conn.execute(text("ANALYZE"))  # autocommit: statistics written inside a rolled-back transaction vanish
             sample = "TABLESAMPLE SYSTEM (2)" if total > 200_000 else ""  # a random page sample, or every row
             observations = list(
                 conn.execute(
@@ -142,7 +144,12 @@ def main() -> None:
                             "date": f"ge{rng.randint(2019, 2023)}-{rng.randint(1, 12):02d}-01",
                         }
                     t0 = time.perf_counter()
-                    r = http.get(path, params=params)
+                    try:
+                        r = http.get(path, params=params)
+                    except httpx.HTTPError as exc:
+                        with lock:
+                            errors.append(f"{type(exc).__name__} {path}")
+                        continue
                     ms = (time.perf_counter() - t0) * 1000
                     if n < 10:
                         continue  # warm-up: connection set-up and first queries
@@ -185,7 +192,11 @@ def main() -> None:
     finally:
         if server is not None:
             server.terminate()
-            server.wait(timeout=20)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
         db.reset_engines()
         if not args.keep:
             with admin.connect() as conn:
