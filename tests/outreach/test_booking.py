@@ -8,13 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from yilian.db import read_session, unit_of_work
+from yilian.errors import NotFound
 from yilian.events import service as outbox
 from yilian.outreach import clinics, sms
 from yilian.outreach.models import Appointment, Slot
 from yilian.outreach.schemas import ClinicIn, PatientIn
+from yilian.security.actor import SYSTEM
 
 
 def phone(i: int) -> str:
@@ -191,3 +194,25 @@ def test_a_crowd_booking_the_last_five_numbers_gets_exactly_five(http, site, liv
         ).all()
     assert busy == 30
     assert sorted(numbers) == list(range(1, 31)), "every number sold exactly once"
+
+
+def test_a_patient_who_leaves_the_waitlist_is_skipped_when_a_number_frees(site) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work() as s:
+        booked = [
+            clinics.book(s, site.clinic_id, site.day, PatientIn(name=f"患者{i}", phone=phone(i))) for i in range(3)
+        ]
+        first = clinics.book(s, site.clinic_id, site.day, PatientIn(name="王大爷", phone=phone(3)))
+        clinics.book(s, site.clinic_id, site.day, PatientIn(name="赵大妈", phone=phone(4)))
+    assert first.waitlist is not None
+    with pytest.raises(NotFound), unit_of_work() as s:
+        clinics.withdraw(s, first.waitlist.id, phone=phone(4))  # someone else's place
+    with unit_of_work() as s:
+        left = clinics.withdraw(s, first.waitlist.id, phone=phone(3))
+    assert left.status == "withdrawn"
+    with unit_of_work() as s:
+        assert booked[0].appointment is not None
+        clinics.cancel(s, booked[0].appointment.id, phone=phone(0))
+    with unit_of_work() as s:
+        appointments, waiting = clinics.day_list(s, site.clinic_id, site.day, actor=SYSTEM)
+    assert {a.patient_name for a in appointments if a.status == "booked"} == {"赵大妈", "患者1", "患者2"}
+    assert [(w.patient_name, w.status) for w in waiting] == [("王大爷", "withdrawn"), ("赵大妈", "promoted")]

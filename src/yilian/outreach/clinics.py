@@ -510,6 +510,21 @@ def cancel(
     return appointment_out(appointment, slot, clinic_day)
 
 
+def withdraw(session: Session, entry_id: uuid.UUID | str, *, phone: str, actor: Actor = SYSTEM) -> WaitlistOut:
+    """A patient leaves a waitlist (proving the phone it was joined with)."""
+    entry = session.get(WaitlistEntry, _uuid(entry_id, "waitlist", "waitlist entry"))
+    if entry is None or not entry.phone or not secrets.compare_digest(entry.phone, phone):
+        raise NotFound(f"no waitlist place {entry_id} for this phone", field="waitlist")
+    if entry.status != "waiting":
+        raise Conflict(f"the waitlist place is {entry.status}", field="waitlist")
+    entry.status = "withdrawn"
+    session.flush()
+    audit.record(session, actor, "outreach.waitlist.withdraw", resource=f"outreach/waitlist/{entry.id}")
+    clinic_day = session.get(ClinicDay, entry.clinic_day_id)
+    assert clinic_day is not None
+    return _waitlist_out(session, entry, clinic_day)
+
+
 def appointment_out(appointment: Appointment, slot: Slot, clinic_day: ClinicDay) -> AppointmentOut:
     return AppointmentOut(
         id=appointment.id,

@@ -565,3 +565,13 @@ def public_cancel(request: Request, appointment_id: uuid.UUID) -> Response:
     with unit_of_work() as session:
         clinics.cancel(session, appointment_id, actor=PUBLIC, phone=phone, reason="cancelled by the patient")
     return RedirectResponse("/book/mine", status_code=303)
+
+
+@router.post("/book/mine/waitlist/{entry_id}/withdraw")
+def public_withdraw(request: Request, entry_id: uuid.UUID) -> Response:
+    phone = _patient_phone(request)
+    if phone is None:
+        return RedirectResponse("/book/mine", status_code=303)
+    with unit_of_work() as session:
+        clinics.withdraw(session, entry_id, phone=phone, actor=PUBLIC)
+    return RedirectResponse("/book/mine", status_code=303)
