@@ -55,8 +55,8 @@ def test_it_sends_a_village_ecg_to_the_county_centre_and_brings_the_report_back_
     assert [n["kind"] for n in notes] == ["report_ready"] and "正常心电图" in notes[0]["message"]
 
     # The village doctor prints the report at the clinic: the page carries the patient, centre and conclusion.
-    cookies = {"yilian_session": village.headers["Authorization"].split()[1]}
-    page = http.get(f"/diagnostics/orders/{order['id']}/print", cookies=cookies)
+    http.cookies.set("yilian_session", village.headers["Authorization"].split()[1])
+    page = http.get(f"/diagnostics/orders/{order['id']}/print")
     assert page.status_code == 200
     for text in ("王建国", "正常心电图", "人民医院", "72"):
         assert text in page.text
@@ -220,3 +220,25 @@ def test_it_takes_lab_results_as_values_and_alerts_on_a_critical_potassium(regio
     with read_session() as session:
         obs = store.search(session, "Observation", [("based-on", f"ServiceRequest/{order_id}")]).resources
     assert sorted(o["code"]["coding"][0]["code"] for o in obs) == ["2823-3", "2951-2"]
+
+
+def test_it_takes_an_order_sent_as_a_fhir_service_request(region, as_user) -> None:  # type: ignore[no-untyped-def]
+    sr = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "363679005"}]}],
+        "priority": "urgent",
+        "code": {"coding": [{"system": "urn:yilian:recognition-item", "code": "CT-HEAD"}]},
+        "subject": {"reference": region.patients["wang"]},
+        "performer": [{"reference": f"Organization/{region.county_hospital}"}],
+        "reasonCode": [{"text": "头痛伴呕吐"}],
+    }
+    township = as_user("township")
+    r = township.post("/api/v1/diagnostics/orders/$from-service-request", json=sr)
+    assert r.status_code == 201, r.text
+    assert (r.json()["modality"], r.json()["item_name"], r.json()["priority"]) == ("imaging", "头颅CT平扫", "urgent")
+    r = township.post("/api/v1/diagnostics/orders/$from-service-request", json={**sr, "category": []})
+    assert r.status_code == 422 and r.json()["field"] == "ServiceRequest.category"
+    r = township.post("/api/v1/diagnostics/orders/$from-service-request", json={**sr, "priority": "asap"})
+    assert r.status_code == 422 and r.json()["field"] == "ServiceRequest.priority"

@@ -64,6 +64,18 @@ def post_order(body: OrderIn, actor: CurrentActor) -> OrderOut:
         return service.order_out(session, actor, order)
 
 
+@diagnostics.post("/orders/$from-service-request", response_model=OrderOut, status_code=201)
+def post_order_from_fhir(body: dict[str, Any], actor: CurrentActor) -> OrderOut:
+    """The same order as a FHIR ServiceRequest (what a hospital system sends): category names the modality, code the
+    recognised item (urn:yilian:recognition-item), performer the centre, subject the Patient."""
+    from yilian.diagnostics import fhir
+
+    draft = fhir.from_service_request(body)
+    with unit_of_work() as session:
+        order = service.place_order(session, actor, draft)
+        return service.order_out(session, actor, order)
+
+
 @diagnostics.get("/orders", response_model=list[OrderOut])
 def get_orders(actor: CurrentActor) -> list[OrderOut]:
     """Orders your facility sent, newest first."""

@@ -170,13 +170,17 @@ def from_service_request(sr: Mapping[str, Any]) -> OrderIn:
     item_code = next((c["code"] for c in code.get("coding") or [] if c.get("system") == ITEM_SYSTEM), None)
     performer = ((sr.get("performer") or [{}])[0]).get("reference", "")
     repeat = next((e.get("valueCode") for e in sr.get("extension") or [] if e.get("url") == EXT_REPEAT), None)
+    try:
+        priority = Priority(sr.get("priority", "routine"))
+    except ValueError:
+        raise Invalid("priority is routine, urgent or stat", field="ServiceRequest.priority") from None
     return OrderIn(
         patient=(sr.get("subject") or {}).get("reference", ""),
         modality=modality,
         item_code=item_code,
         item_name=None if item_code else code.get("text"),
         centre=performer.removeprefix("Organization/") or None,
-        priority=Priority(sr.get("priority", "routine")),
+        priority=priority,
         clinical_question=((sr.get("reasonCode") or [{}])[0]).get("text", ""),
         repeat_reason=repeat,
         patient_informed=repeat is not None,
