@@ -169,3 +169,16 @@ def test_it_refuses_scopes_and_periods_it_cannot_read(ind: Engine) -> None:
     assert missing.value.field == "scope"
     with pytest.raises(NotFound):
         service.compute(ind, "no-such-set", "2026")
+
+
+def test_a_reference_nobody_sends_is_no_data_not_zero(tmp_path: Any) -> None:
+    from indicators.conftest import AS_OF, region
+
+    from yilian.indicators import snapshot
+
+    tables = region()
+    for e in tables["encounter"]:
+        e["facility_id"] = None  # the hospital system sends encounters without their serviceProvider
+    snap = snapshot.write(tables, tmp_path / "ind", now=AS_OF)  # type: ignore[arg-type]
+    r = results(Engine(snap), "county-community", "2026")["cc.primary_visit_share", A]
+    assert (r.value, r.status, r.note) == (None, "no_data", "no data: encounter.facility_id is not recorded")

@@ -73,7 +73,7 @@ class Engine:
         self._base: dict[str, ir.Table] = {}
         self._enriched: dict[str, ir.Table] = {}
         self._coverage: dict[tuple[str, str | None], rules.Coverage] = {}
-        self._unfilled: dict[tuple[str, str], bool] = {}
+        self._filled: dict[str, dict[str, int]] = {}
         self._measured: dict[tuple[Any, ...], dict[str, float | None]] = {}
         self.as_of = snap.taken_at.date()
 
@@ -180,22 +180,23 @@ class Engine:
                 self._coverage[key] = rules.Coverage(rows, _as_date(first), _as_date(last))
         return self._coverage[key]
 
-    def unfilled(self, name: str, column: str) -> bool:
-        """A base column that no row fills: the data is not recorded, which is not the same as 'no'."""
-        key = (name, column)
-        if key not in self._unfilled:
-            if column not in schema.TABLES[name] or not self.snap.tables.get(name):
-                self._unfilled[key] = False
-            else:
-                t = self.base(name)
-                self._unfilled[key] = int(self.con.execute(t[column].count())) == 0
-        return self._unfilled[key]
+    def filled(self, name: str) -> dict[str, int]:
+        """How many rows fill each column of a table (derived columns included), in one query per table."""
+        if name not in self._filled:
+            t = self.table(name)
+            row = self.con.to_pyarrow(t.aggregate(**{c: t[c].count() for c in t.columns})).to_pylist()[0]
+            self._filled[name] = {c: int(v or 0) for c, v in row.items()}
+        return self._filled[name]
 
-    def missing(self, m: Measure, period: rules.Period) -> rules.Missing | None:
+    def missing(self, m: Measure, period: rules.Period, ind: Indicator | None = None) -> rules.Missing | None:
+        """Why a measure cannot be trusted for this period, if it cannot: its tables not recorded or not covering the
+        period, or a column it filters, groups or reduces on that no row fills (a foreign key nobody sends is not
+        recorded, which is not the same as 'none')."""
         if m.population:
             return None
         assert m.table is not None
-        date_col = m.date or (m.during[0] if m.during else None)
+        # a span (postings, disease management) stays current after it starts: only a dated event has coverage
+        date_col = m.date
         found = None
         for table in sorted(m.tables()):
             cov = self.coverage(table, date_col if table == m.table else None)
@@ -203,8 +204,17 @@ class Engine:
             if miss and miss.status == "no_data":
                 return miss
             found = found or miss
-        for col in m.where:
-            if self.unfilled(m.table, col):
+        # a condition on nullness (closed_at not null) reads null as information; every other column must be filled
+        nullness = {c for c, v in m.where.items() if isinstance(v, dict) and ({"not_null", "is_null"} & set(v))}
+        needed = (set(m.where) - nullness) | {
+            c for c in (m.date, m.count_distinct, m.sum, m.mean, m.median, m.per) if c
+        }
+        scope = ind.scope_of(m) if ind is not None else None
+        if scope is not None:
+            needed.add(scope.column)
+        filled = self.filled(m.table)
+        for col in sorted(needed):
+            if filled.get(col, 1) == 0:
                 return rules.Missing("no_data", f"no data: {m.table}.{col} is not recorded")
         return found
 
@@ -427,7 +437,7 @@ class Engine:
         out = []
         for ind in inds:
             ms = [m for m in (ind.numerator, ind.denominator) if m is not None]
-            if any((x := self.missing(m, period)) and x.status == "no_data" for m in ms):
+            if any((x := self.missing(m, period, ind)) and x.status == "no_data" for m in ms):
                 continue
             out += [(ind, m) for m in ms]
         return out
@@ -452,13 +462,13 @@ class Engine:
         assert ind.numerator is not None
         measures = [ind.numerator] + ([ind.denominator] if ind.denominator else [])
         for m in measures:
-            miss = self.missing(m, period)
+            miss = self.missing(m, period, ind)
             if miss and miss.status == "no_data":
                 return (
                     {s.key: rules.Value(None, "no_data", miss.note) for s in scopes},
                     {s.key: (None, None) for s in scopes},
                 )
-        partial = next((x for m in measures if (x := self.missing(m, period))), None)
+        partial = next((x for m in measures if (x := self.missing(m, period, ind))), None)
         num = self.measure(ind, ind.numerator, period, scopes, maps)
         den = self.measure(ind, ind.denominator, period, scopes, maps) if ind.denominator else None
         vals: dict[str, rules.Value] = {}
