@@ -173,7 +173,6 @@ def test_it_refuses_scopes_and_periods_it_cannot_read(ind: Engine) -> None:
 
 def test_a_reference_nobody_sends_is_no_data_not_zero(tmp_path: Any) -> None:
     from indicators.conftest import AS_OF, region
-
     from yilian.indicators import snapshot
 
     tables = region()
