@@ -242,3 +242,16 @@ def test_it_takes_an_order_sent_as_a_fhir_service_request(region, as_user) -> No
     assert r.status_code == 422 and r.json()["field"] == "ServiceRequest.category"
     r = township.post("/api/v1/diagnostics/orders/$from-service-request", json={**sr, "priority": "asap"})
     assert r.status_code == 422 and r.json()["field"] == "ServiceRequest.priority"
+
+
+def test_it_cancels_an_order_with_a_reason_and_then_takes_no_more_files(region, as_user) -> None:  # type: ignore[no-untyped-def]
+    village, outsider = as_user("village"), as_user("outsider")
+    order = order_ecg(village, region.patients["wang"])
+    assert outsider.post(f"/api/v1/diagnostics/orders/{order['id']}/cancel", json={"reason": "x"}).status_code == 403
+    r = village.post(f"/api/v1/diagnostics/orders/{order['id']}/cancel", json={"reason": ""})
+    assert r.status_code == 422 and r.json()["field"] == "reason"
+    r = village.post(f"/api/v1/diagnostics/orders/{order['id']}/cancel", json={"reason": "患者已转上级医院"})
+    assert r.status_code == 200 and r.json()["state"] == "cancelled" and r.json()["actions"] == []
+    assert upload(village, order["id"]).status_code == 409
+    with read_session() as session:
+        assert store.read(session, "ServiceRequest", order["id"])["status"] == "revoked"
