@@ -92,8 +92,10 @@ def test_it_opens_every_diagnostics_page_for_the_people_who_use_them(region, htt
     assert r.status_code == 303
     consult_url = r.headers["location"]
     coordinator = browser_of(http, "coordinator")
+    assert 'data-testid="consultation-waiting"' in coordinator.get("/").text
     r = coordinator.post(f"{consult_url}/schedule", data={"experts": "expert", "scheduled_at": "2026-11-26T10:00"})
     assert r.status_code == 303
+    assert "待填写会诊意见" in browser_of(http, "expert").get("/").text
     r = browser_of(http, "expert").post(f"{consult_url}/opinion", data={"diagnosis": "阵发性室上速", "advice": "上转"})
     assert r.status_code == 303
     page = village.get(consult_url)

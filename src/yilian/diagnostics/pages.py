@@ -102,7 +102,9 @@ def home_panel(session: Session, actor: Actor) -> Panel | None:
         alerts = service.alerts(uow, actor)
         worklist = len(service.worklist(uow, actor)) if _is_centre(uow, actor) else None
         notes = service.notifications(uow, actor, unread_only=True, limit=10)
-    return Panel("diagnostics/home_panel.html", _ctx(alerts=alerts, notifications=notes, worklist_count=worklist))
+        consults = [c for c in service.list_consultations(uow, actor) if {"schedule", "answer"} & set(c.actions)]
+    ctx = _ctx(alerts=alerts, notifications=notes, worklist_count=worklist, consultations=consults)
+    return Panel("diagnostics/home_panel.html", ctx)
 
 
 # -- the site's orders --------------------------------------------------------------------------------------------------
