@@ -86,6 +86,15 @@ def _experts(session: Session, sending: uuid.UUID, needed: int, rng: random.Rand
     return ids
 
 
+def _display_name(patient: dict[str, object]) -> str:
+    names = patient.get("name") or [{}]
+    first = names[0] if isinstance(names, list) and names else {}
+    if not isinstance(first, dict):
+        return "患者"
+    text = first.get("text") or (str(first.get("family", "")) + "".join(first.get("given", []) or []))
+    return str(text)[:64] or "患者"
+
+
 def _patients(session: Session, n: int) -> list[str]:
     found = store.search(session, "Patient", [("_count", str(n))])
     ids = [str(r["id"]) for r in found.resources]
@@ -205,11 +214,18 @@ def seed_demo(
 
     # 4. Bookings: the first resident clinic's first day is full with a waitlist (demand above quota); others partly.
     counter = 0
+    # Half the bookings are for patients already in the shared record (the demo's patients), linked to them.
+    known = [(str(r["id"]), _display_name(r)) for r in store.search(session, "Patient", [("_count", "60")]).resources]
+    rng.shuffle(known)
 
     def person() -> PatientIn:
         nonlocal counter
         counter += 1
-        return PatientIn(name=rng.choice(SURNAMES) + rng.choice(GIVEN), phone=f"1370000{counter:04d}")
+        phone = f"1370000{counter:04d}"
+        if known and counter % 2 == 0:
+            ref, name = known.pop()
+            return PatientIn(name=name, patient_ref=ref, phone=phone)
+        return PatientIn(name=rng.choice(SURNAMES) + rng.choice(GIVEN), phone=phone)
 
     full_clinic, full_day = made[0], workdays[0]
     for _ in range(33):
