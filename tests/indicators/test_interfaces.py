@@ -147,3 +147,32 @@ def test_the_command_prints_the_json_contract_and_refuses_a_bad_period(
     assert code == 2 and "--period" in err and "Traceback" not in err
     code, out, err = _yilian([*compute, "--period", "2026", "--format", "pdf"], capsys, monkeypatch)
     assert code == 2 and "--format" in err
+
+
+def test_the_rows_behind_a_number_are_listed_and_each_patient_shown_is_audited(
+    http: Any, region: dict[str, str]
+) -> None:
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from indicators.conftest import region as fixture_region
+    from yilian.indicators import snapshot
+    from yilian.security.models import AuditEvent
+
+    snap = snapshot.write(fixture_region(), snapshot.default_root(), now=datetime(2026, 1, 2))  # type: ignore[arg-type]
+    got = http.get(
+        f"/api/v1/indicators/drill/cc.primary_visit_share?period=2026&scope={QUWO}&snapshot={snap.id}",
+        headers=_auth(region["official"]),
+    )
+    assert got.status_code == 200
+    body = got.json()
+    assert (body["total"], [r["id"] for r in body["rows"]], body["snapshot"]) == (3, ["e1", "e2", "e5"], snap.id)
+    with unit_of_work() as session:
+        audited = session.scalars(select(AuditEvent.patient_ref).where(AuditEvent.action == "indicators.drill")).all()
+    assert sorted(audited) == ["Patient/pa1", "Patient/pa2"]
+    trend = http.get(
+        f"/api/v1/indicators/trend/cc.primary_visit_share?period=2026-03..2026-04&scope={QUWO}&snapshot={snap.id}",
+        headers=_auth(region["official"]),
+    ).json()
+    assert [(r["period"], r["value"]) for r in trend] == [("2026-03", 100.0), ("2026-04", 0.0)]

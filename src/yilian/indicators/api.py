@@ -65,9 +65,10 @@ def trend(
     actor: Annotated[Actor, Depends(current_actor)],
     period: Annotated[str, Query(max_length=24)],
     scope: Annotated[str | None, Query(max_length=40)] = None,
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[dict[str, Any]]:
     scope = service.check_scope(actor, scope)
-    return [r.as_dict() for r in service.trend(service.open_engine(), indicator_id, period, scope)]
+    return [r.as_dict() for r in service.trend(service.open_engine(snapshot), indicator_id, period, scope)]
 
 
 @router.get("/drill/{indicator_id}")
@@ -78,11 +79,14 @@ def drill(
     scope: Annotated[str, Query(max_length=40)],
     part: Annotated[str, Query(pattern="^(numerator|denominator)$")] = "numerator",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
     checked = service.check_scope(actor, scope)
     assert checked is not None
-    engine = service.open_engine()
+    engine = service.open_engine(snapshot)
     rows, total = service.drill(engine, indicator_id, period, checked, part, limit)
+    with unit_of_work() as session:  # rows name patients: every patient shown leaves an audit row
+        service.audit_drill(session, actor, indicator_id, rows)
     return {
         "indicator": indicator_id,
         "scope": checked,

@@ -152,6 +152,15 @@ def drill(
     return engine.rows(ind, scopes[0], rules.parse_period(period_text), part, limit)
 
 
+def audit_drill(session: Session, actor: Actor, indicator_id: str, rows: list[dict[str, Any]]) -> None:
+    from yilian.security import audit
+
+    for patient in sorted({str(r["patient_id"]) for r in rows if r.get("patient_id")}):
+        audit.record(
+            session, actor, "indicators.drill", patient=f"Patient/{patient}"[:128], resource=f"indicator/{indicator_id}"
+        )
+
+
 def check_scope(actor: Actor, scope: str | None) -> str | None:
     """The scope an actor may ask for: officials within their jurisdiction, consortium administrators their consortia
     (or their county); the default scope of an official is their own division."""
