@@ -21,6 +21,7 @@ from yilian.indicators import cli as indicators_cli
 from yilian.network import cli as network_cli
 from yilian.outreach import cli as outreach_cli
 from yilian.patients import cli as patients_cli
+from yilian.referrals import cli as referrals_cli
 from yilian.security import service as security_service
 from yilian.security import tokens
 from yilian.security.roles import Role
@@ -39,6 +40,7 @@ app.add_typer(twin_cli.app, name="twin")
 app.add_typer(outreach_cli.app, name="outreach")
 app.add_typer(indicators_cli.app, name="indicators")
 app.add_typer(diagnostics_cli.app, name="diagnostics")
+app.add_typer(referrals_cli.app, name="referrals")
 
 err = Console(stderr=True)
 

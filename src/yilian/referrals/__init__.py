@@ -6,9 +6,12 @@ from typing import Any
 
 
 def install() -> None:
-    """Register the referrals' hooks with the kernel: home panels (work queues) and navigation."""
-    from yilian.referrals import pages
+    """Register the referrals' hooks with the kernel: home panels (work queues), navigation, outbox handlers."""
+    from yilian.events.service import subscribe
+    from yilian.referrals import pages, service
     from yilian.web.home import register_nav, register_panel
+
+    subscribe("referral.", service.deliver_to_inboxes)
 
     register_panel(15, pages.queues_panel)
     for order, item in pages.NAV:

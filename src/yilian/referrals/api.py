@@ -87,7 +87,7 @@ def create_referral(body: ReferralIn, actor: ActorDep) -> ReferralOut:
     with unit_of_work() as session:
         r = service.create(session, actor, body, publish=body.draft)
         if not body.draft:
-            service.submit(session, actor, r.id)
+            service.submit(session, actor, r)
         return to_out(session, actor, r, full=True)
 
 
@@ -216,6 +216,22 @@ def monthly(actor: ActorDep, division: str | None = None) -> list[dict[str, Any]
         return service.monthly_counts(session, actor, prefix)
 
 
+@router.get("/inbox")
+def inbox(actor: ActorDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """Referral news for the caller's facility (delivered from the outbox by the worker)."""
+    with read_session() as session:
+        return [
+            {
+                "referral": str(i.referral_id),
+                "topic": i.topic,
+                "state": i.state,
+                "at": i.created_at.isoformat(),
+                "event": str(i.event_id),
+            }
+            for i in service.inbox(session, actor, limit)
+        ]
+
+
 @router.get("/{referral_id}")
 def get_referral(referral_id: str, actor: ActorDep) -> ReferralOut:
     """A referral with its history and the steps the caller may take now."""
@@ -300,7 +316,7 @@ def create_task(request: Request, actor: ActorDep, body: bytes = Depends(fhir_ap
     with unit_of_work() as session:
         r = service.create(session, actor, draft, publish=draft.draft)
         if not draft.draft:
-            service.submit(session, actor, r.id)
+            service.submit(session, actor, r)
         session.flush()
         task = store.read(session, "Task", r.task_id)
     return fhir_api.fhir_response(task, 201, fhir_api._resource_headers(request, task))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yilian.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -95,3 +95,19 @@ class ReferralSlot(Base):
     end: Mapped[datetime] = mapped_column(UTCDateTime)
     referral_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("referral.id"), nullable=True, index=True)
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReferralInboxItem(Base):
+    """One piece of referral news in a facility's in-app inbox, delivered from the outbox exactly once."""
+
+    __tablename__ = "referral_inbox"
+    __table_args__ = (UniqueConstraint("event_id", "facility_id", name="uq_referral_inbox_event_facility"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the outbox event it came from
+    facility_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    referral_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -190,7 +190,7 @@ def send(
         if target.strip():  # the patient's choice of receiver, by facility code or id
             data.target_facility_id = network.resolve_facility_id(session, target.strip(), field="target")
         r = service.create(session, actor, data, publish=False)
-        service.submit(session, actor, r.id)
+        service.submit(session, actor, r)
         rid = r.id
     return RedirectResponse(f"/referrals/{rid}", status_code=303)
 

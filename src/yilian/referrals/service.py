@@ -22,7 +22,7 @@ from yilian.events import service as outbox
 from yilian.fhir import store
 from yilian.network.models import ConsortiumMember, Facility
 from yilian.referrals import catalogue, insurance, routing, rules, states
-from yilian.referrals.models import Referral, ReferralEvent, ReferralSlot
+from yilian.referrals.models import Referral, ReferralEvent, ReferralInboxItem, ReferralSlot
 from yilian.referrals.schemas import DischargeIn, DownReferIn, ReferralIn, TimesIn
 from yilian.referrals.states import State
 from yilian.security import audit
@@ -234,11 +234,15 @@ def clinical_facts(
     """What the shared record says about the patient, plus what the doctor records now (these count as newest)."""
     codes = {c.strip().upper() for c in conditions if c.strip()}
     obs: list[rules.Observation] = []
-    for res in store.search(session, "Condition", [("subject", patient_ref), ("_count", "200")]).resources:
+    for res in store.search(
+        session, "Condition", [("subject", patient_ref), ("_count", "200"), ("_total", "none")]
+    ).resources:
         for coding in (res.get("code") or {}).get("coding") or []:
             if coding.get("code"):
                 codes.add(str(coding["code"]).upper())
-    for res in store.search(session, "Observation", [("subject", patient_ref), ("_count", "500")]).resources:
+    for res in store.search(
+        session, "Observation", [("subject", patient_ref), ("_count", "500"), ("_total", "none")]
+    ).resources:
         obs.extend(_obs_from(res))
     now = utcnow()
     obs.extend(rules.Observation(o.code, o.value, o.unit, o.at or now, o.ref) for o in observations)
@@ -408,8 +412,7 @@ def candidates(
         elif service and service not in c.services:
             continue
         found.append(c)
-    capacity = _free_capacity(session, [c.facility_id for c in found], service) if found else {}
-    return [replace(c, free_capacity=capacity.get(c.facility_id)) for c in found]
+    return found
 
 
 def rank_receivers(
@@ -434,7 +437,12 @@ def rank_receivers(
         patient_choice=patient_choice,
         outside_reason=outside_reason,
     )
-    ranked = routing.rank(req, candidates(session, sender, service, green_channel))[:limit]
+    # Rank on everything but capacity, then look up free slots for the best few only and rank those again: one
+    # small query instead of one over every facility in range.
+    first = routing.rank(req, candidates(session, sender, service, green_channel))[: max(limit * 2, 10)]
+    capacity = _free_capacity(session, [r.candidate.facility_id for r in first], service) if first else {}
+    shortlist = [replace(r.candidate, free_capacity=capacity.get(r.candidate.facility_id)) for r in first]
+    ranked = routing.rank(req, shortlist)[:limit]
     return [
         {
             "facility_id": str(r.candidate.facility_id),
@@ -738,8 +746,8 @@ def history(session: Session, r: Referral) -> list[ReferralEvent]:
     )
 
 
-def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Referral:
-    r = get(session, actor, referral_id, lock=True)
+def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str | Referral) -> Referral:
+    r = referral_id if isinstance(referral_id, Referral) else get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "submit")
     now = utcnow()
     r.sla_due_at = now + accept_within(r.urgency)
@@ -1308,3 +1316,44 @@ def _count(session: Session, actor: Actor, queue: str) -> int:
     where = queues[queue]
     filtered = stmt.where(*where).subquery()
     return int(session.scalar(select(func.count()).select_from(filtered)) or 0)
+
+
+# --- notifications -------------------------------------------------------------------------------------------------------
+
+
+def deliver_to_inboxes(session: Session, event: Any) -> None:
+    """Outbox handler: put a referral's news into the in-app inbox of every facility involved. Runs in the worker's
+    transaction together with marking the event delivered, so a crash delivers nothing and the retry delivers once;
+    the unique (event, facility) key makes a second delivery impossible anyway."""
+    payload = event.payload or {}
+    if not payload.get("referral"):
+        return
+    facilities = {str(payload[k]) for k in ("sender", "receiver", "down") if payload.get(k)}
+    done = set(session.scalars(select(ReferralInboxItem.facility_id).where(ReferralInboxItem.event_id == event.id)))
+    for fid in sorted(facilities):
+        facility_id = uuid.UUID(str(fid))
+        if facility_id in done:
+            continue
+        session.add(
+            ReferralInboxItem(
+                event_id=event.id,
+                facility_id=facility_id,
+                referral_id=uuid.UUID(payload["referral"]),
+                topic=event.topic,
+                state=str(payload.get("state", "")),
+            )
+        )
+    session.flush()
+
+
+def inbox(session: Session, actor: Actor, limit: int = 50) -> list[ReferralInboxItem]:
+    if actor.facility_id is None:
+        return []
+    return list(
+        session.scalars(
+            select(ReferralInboxItem)
+            .where(ReferralInboxItem.facility_id == actor.facility_id)
+            .order_by(ReferralInboxItem.created_at.desc(), ReferralInboxItem.id)
+            .limit(limit)
+        )
+    )
