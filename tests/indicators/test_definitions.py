@@ -40,7 +40,13 @@ def test_it_ships_the_county_community_set_with_the_official_items() -> None:
         "cc.democratic_decision_making",
         "cc.service_coordination",
     ]
-    assert set(definitions.load_all()) == {"county-community", "referrals", "regional-centre", "diagnostics"}
+    assert set(definitions.load_all()) == {
+        "county-community",
+        "referrals",
+        "regional-centre",
+        "diagnostics",
+        "outreach",
+    }
 
 
 BAD = """

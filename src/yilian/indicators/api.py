@@ -22,7 +22,7 @@ def list_sets(actor: Annotated[Actor, Depends(current_actor)]) -> list[dict[str,
         {
             "id": s.id,
             "name": s.name.model_dump(),
-            "source": s.source,
+            "source": s.source.model_dump(),
             "indicators": [i.model_dump(by_alias=True, exclude={"set_id"}) | {"kind": i.kind} for i in s.indicators],
         }
         for s in definitions.load_all().values()

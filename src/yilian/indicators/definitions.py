@@ -143,18 +143,24 @@ class Indicator(BaseModel):
         return out
 
 
+class SetSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: str
+    year: int
+
+
 class IndicatorSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
     name: Text
-    source: dict[str, Any]
+    source: SetSource
     scope_level: Literal["county", "facility"] = "county"
     scope_facility_level: str | None = None
     indicators: list[Indicator]
 
     @property
     def source_text(self) -> str:
-        return f"{self.source.get('document', '')} ({self.source.get('year', '')})"
+        return f"{self.source.document} ({self.source.year})"
 
 
 ASPECTS: dict[str, Text] = {
