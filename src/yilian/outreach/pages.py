@@ -356,6 +356,18 @@ def clinic_extra(
     return RedirectResponse(f"/outreach/clinics/{clinic_id}?day={day}", status_code=303)
 
 
+@router.post("/outreach/clinics/{clinic_id}/days")
+def clinic_open_day(
+    clinic_id: str, actor: Annotated[Actor, Depends(current_actor)], day: Annotated[date, Form()]
+) -> Response:
+    """An extra session: one more clinic day with the clinic's quota."""
+    if day < clinics.local_now().date():
+        raise Invalid("a clinic day cannot be in the past", field="day")
+    with unit_of_work() as session:
+        clinics.open_days(session, clinic_id, [day], actor=actor)
+    return RedirectResponse(f"/outreach/clinics/{clinic_id}?day={day}", status_code=303)
+
+
 @router.post("/outreach/appointments/{appointment_id}/cancel")
 def appointment_cancel(
     appointment_id: str, actor: Annotated[Actor, Depends(current_actor)], back: Annotated[str, Form()] = "/outreach"
