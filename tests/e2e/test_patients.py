@@ -43,6 +43,7 @@ def test_it_shows_one_person_with_the_records_of_every_member_facility(page, dem
     assert page.get_by_test_id("timeline").locator("tbody tr").count() >= 2
     shot("person")
 
+    page.context.clear_cookies()  # sign out
     sign_in(page, demo_site.url, "consortium")
     page.get_by_role("link", name="重复档案审核").click()
     assert "疑似重复档案" in page.inner_text("main")
