@@ -176,3 +176,24 @@ def test_the_rows_behind_a_number_are_listed_and_each_patient_shown_is_audited(
         headers=_auth(region["official"]),
     ).json()
     assert [(r["period"], r["value"]) for r in trend] == [("2026-03", 100.0), ("2026-04", 0.0)]
+
+
+def test_the_ranking_page_shows_each_county_with_its_value_in_both_languages(http: Any, region: dict[str, str]) -> None:
+    from datetime import datetime
+
+    from indicators.conftest import region as fixture_region
+    from yilian.indicators import snapshot
+
+    snap = snapshot.write(fixture_region(), snapshot.default_root(), now=datetime(2026, 1, 3))  # type: ignore[arg-type]
+    url = f"/indicators?set=county-community&period=2026&scope=1410&indicator=cc.primary_visit_share&snapshot={snap.id}"
+    zh = http.get(url, headers=_auth(region["official"]))
+    assert zh.status_code == 200
+    assert "县域内基层医疗卫生机构门急诊人次占比" in zh.text and "排名" in zh.text and "A县" in zh.text
+    assert '["A\\u53bf", "B\\u53bf"]' in zh.text  # the chart ranks A (60 %) before B (no value); C has no facility
+    assert "[60.0, null]" in zh.text
+    from yilian.web.auth import LANG_COOKIE
+
+    en = http.get(url + "&view=trend", headers={**_auth(region["official"]), "Cookie": f"{LANG_COOKIE}=en"})
+    assert en.status_code == 200 and "Trend by month" in en.text
+    bad = http.get("/indicators?period=2026-13", headers=_auth(region["official"]))
+    assert bad.status_code == 422

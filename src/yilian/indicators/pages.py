@@ -53,6 +53,7 @@ def dashboard(
     scope: Annotated[str | None, Query(max_length=40)] = None,
     indicator: Annotated[str | None, Query(max_length=64)] = None,
     view: Annotated[str, Query(pattern="^(ranking|trend|consortia|definitions)$")] = "ranking",
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     iset = definitions.get_set(set, field="set")
     period = period or str(service.today().year)
@@ -67,7 +68,7 @@ def dashboard(
     message = None
     if view != "definitions":
         try:
-            engine = service.open_engine()
+            engine = service.open_engine(snapshot)
             snapshot_id = engine.snap.id
             if view == "consortia":
                 for c in service.consortia_in(engine, scope):
