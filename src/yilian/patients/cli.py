@@ -203,7 +203,7 @@ def person(record: Annotated[str, typer.Argument(help="A Patient/<id> record.")]
 
 @app.command("demo")
 def demo(
-    records: Annotated[int, typer.Option(help="About how many patient records.")] = 400,
+    records: Annotated[int, typer.Option(help="About how many patient records.")] = 200,
     seed: Annotated[int, typer.Option(help="Same seed, same patients.")] = 1,
 ) -> None:
     """Add demo patients (with planted duplicates across facilities) to a demo region built by `yilian demo`."""
