@@ -78,8 +78,17 @@ def _actor(session: Session, username: str, role: Role, facility_id: uuid.UUID, 
 
 
 def _patients(session: Session, rng: random.Random, facility: Any, n: int, out: DemoActivity) -> list[str]:
-    refs = []
-    for _ in range(n):
+    """Patients registered at this facility in the shared record (the demo's own when it has them), else new ones."""
+    found = store.search(
+        session,
+        "Patient",
+        [("organization", f"Organization/{facility.id}"), ("_count", str(n)), ("_total", "none")],
+        strict=True,
+    ).resources
+    refs = [f"Patient/{p['id']}" for p in found]
+    if len(refs) >= n:
+        return refs
+    for _ in range(n - len(refs)):
         gender = rng.choice(["male", "female"])
         resource = {
             "resourceType": "Patient",
