@@ -34,7 +34,7 @@ def test_it_shows_a_village_doctor_their_clinic_and_consortium_but_not_the_commi
     sign_in(page, demo_site.url, "village")
     assert "村卫生室" in page.get_by_test_id("my-facility").inner_text()
     assert "医疗集团" in page.get_by_test_id("my-consortia").inner_text()
-    assert page.get_by_test_id("work-queues").is_visible()
+    assert page.get_by_test_id("referral-queues").is_visible()  # the referral domain's queues on the home page
     assert page.get_by_test_id("network-overview").count() == 0
     assert page.get_by_role("link", name="网络概览").count() == 0
     shot("village-home")
