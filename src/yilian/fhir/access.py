@@ -32,11 +32,6 @@ def register_policy(fn: Policy) -> None:
     _policy = fn
 
 
-def reset_policy() -> None:
-    global _policy
-    _policy = default_policy
-
-
 def is_registry(res_type: str) -> bool:
     return res_type in REGISTRY_TYPES
 
