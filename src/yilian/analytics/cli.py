@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from yilian.analytics import catalogue
 from yilian.analytics.compiler import CompiledView, compile_view
@@ -23,8 +24,8 @@ FORMATS = ("json", "csv", "parquet")
 
 
 def _fail(exc: YilianError) -> None:
-    field = f" [{exc.field}]" if exc.field else ""
-    err.print(f"[red]error{field}:[/] {exc.message}", markup=True, highlight=False)
+    field = f" ({exc.field})" if exc.field else ""
+    err.print(f"[red]error{field}:[/] {escape(exc.message)}", highlight=False)
     raise typer.Exit(2)
 
 
