@@ -123,3 +123,12 @@ def test_the_same_builder_builds_an_operators_own_region(fuxin) -> None:  # type
     with Session(fuxin.engine) as s:
         communities = s.scalars(select(Consortium.division_code).where(Consortium.form == "county_medical_community"))
         assert {code[:4] for code in communities} == {"2109"}
+
+
+def test_the_demo_has_referrals_all_along_the_loop(demo_db: Engine) -> None:
+    """`yilian demo` drives the referral workflow as the server would (coordinators see their consortium's referrals)."""
+    from yilian.referrals.models import Referral
+
+    with Session(demo_db) as s:
+        states = Counter(s.scalars(select(Referral.state)))
+    assert {"submitted", "triaged", "offered", "booked", "in_treatment", "down_referred", "closed"} <= set(states)

@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yilian import migrations
+from yilian import migrations, network, patients, referrals
 from yilian.db import Base, get_engine, unit_of_work
 from yilian.diagnostics import demo as diagnostics_demo
 from yilian.network import demo as network_demo
@@ -56,6 +56,10 @@ DEMO_USERS = (
 def build(*, province: str, city: str, seed: int, console: Console, fresh: bool = False) -> None:
     engine = get_engine()
     started = time.perf_counter()
+    # The activity drives the services as the server would: the same hooks (actor consortia, record access policy,
+    # outbox handlers) must be in place, or a coordinator would not see their consortium's referrals.
+    for domain in (network, patients, referrals):
+        domain.install()
     if fresh:
         _drop_everything()
     migrations.upgrade(engine)
