@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 PY := .venv/bin/python
 
-.PHONY: demo test env browser lint serve clean
+.PHONY: demo test env spark browser lint serve clean
 
 demo: env
 	.venv/bin/yilian demo
@@ -12,7 +12,7 @@ demo: env
 serve: env
 	.venv/bin/yilian serve
 
-test: env browser
+test: env spark browser
 	bash scripts/test
 
 env: .venv/.synced
@@ -22,7 +22,14 @@ $(UV):
 	.uv/bin/pip install --quiet uv==$(UV_VERSION)
 
 .venv/.synced: pyproject.toml uv.lock $(UV)
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --python python3
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --inexact --python python3
+	touch $@
+
+# The test suite also runs the indicator and view engines on local PySpark (the `spark` extra, ~300 MB): only
+# `make test` installs it, so `make demo` stays light. --inexact: neither sync removes what the other added.
+spark: .venv/.spark
+.venv/.spark: .venv/.synced
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --inexact --all-extras --python python3
 	touch $@
 
 # Browser tests drive Debian's Chromium (never a downloaded browser); CJK fonts so that pages render Chinese.
