@@ -19,6 +19,10 @@ from support.databases import create_database, make_database
 from yilian import db, migrations
 from yilian.config import get_settings
 
+# Background jobs of the app stay off in tests (they would write into other tests' data); a test that is about a job
+# asks for it explicitly.
+os.environ.setdefault("YILIAN_OUTREACH_ALERT_INTERVAL_MINUTES", "0")
+
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
