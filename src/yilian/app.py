@@ -85,6 +85,9 @@ def create_app(*, check_migrations: bool = True) -> FastAPI:
     from yilian import outreach
 
     outreach.mount(app)  # /api/v1/outreach, /outreach pages, the public booking page /book
+    from yilian import twin
+
+    twin.mount(app)  # /twin: build a scenario from the map, run it, compare with the baseline
     app.include_router(fhir_api.router)
     return app
 
