@@ -33,7 +33,7 @@ users_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(network_cli.app, name="network")
-app.add_typer(fhir_cli.app, name="fhir")
+app.add_typer(fhir_cli.app, name="fhir", callback=lambda: _install_domains())
 app.add_typer(patients_cli.app, name="patients")
 app.add_typer(analytics_cli.app, name="views")
 app.add_typer(twin_cli.app, name="twin")
@@ -43,6 +43,14 @@ app.add_typer(diagnostics_cli.app, name="diagnostics")
 app.add_typer(referrals_cli.app, name="referrals")
 
 err = Console(stderr=True)
+
+
+def _install_domains() -> None:
+    # `yilian fhir import` writes through the FHIR kernel, which calls the hooks domains register (the patient index
+    # links imported Patients): install them as the server does.
+    from yilian import patients
+
+    patients.install()
 
 
 @db_app.command("upgrade")
