@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from yilian.db import unit_of_work
 from yilian.errors import BadRequest, NotFound, PreconditionFailed, YilianError
-from yilian.fhir import access, bundles, export, store
+from yilian.fhir import access, bundles, export, hooks, store
 from yilian.fhir import searchparams as sp
 from yilian.fhir.outcome import outcome
 from yilian.fhir.validation import ID_PATTERN, MAX_BODY_BYTES, TooLarge, is_known_type, parse_body, validate
@@ -369,7 +369,7 @@ def create(
                 existing = found.resources[0]
                 _guard_results(session, actor, "read", [existing], f"{res_type}/{existing['id']}")
                 return fhir_response(existing, 200, _resource_headers(request, existing))
-        saved = store.create(session, resource, actor=actor)
+        saved = hooks.create(session, actor, resource)
         _audit_write(session, actor, "create", saved)
     return fhir_response(saved, 201, _resource_headers(request, saved))
 
@@ -408,10 +408,34 @@ def update(
     validate(resource, res_type)
     with unit_of_work() as session:
         access.check(session, actor, "write", res_type, store.patient_of(resource))
-        existed = store.exists(session, res_type, res_id)
-        saved = store.update(session, res_type, res_id, resource, actor=actor, if_match=request.headers.get("if-match"))
+        saved, existed = hooks.update(
+            session, actor, res_type, res_id, resource, if_match=request.headers.get("if-match")
+        )
         _audit_write(session, actor, "update", saved)
     return fhir_response(saved, 200 if existed else 201, _resource_headers(request, saved))
+
+
+@router.patch("/{res_type}/{res_id}")
+def patch_resource(
+    request: Request,
+    res_type: str,
+    res_id: str,
+    body: bytes = Depends(raw_body),
+    actor: Actor = Depends(current_actor),
+) -> Response:
+    """JSON Patch or FHIRPath Patch; the result is validated as a whole resource and stored as a new version."""
+    _check_type(res_type)
+    _check_id(res_type, res_id)
+    data = parse_body(body)
+    if_match = request.headers.get("if-match")
+    with unit_of_work() as session:
+        current = store.read(session, res_type, res_id)  # 404, or 410 for a deleted one
+        access.check(session, actor, "write", res_type, store.patient_of(current))
+        saved = hooks.patch_resource(
+            session, actor, current, request.headers.get("content-type", ""), data, if_match=if_match
+        )
+        _audit_write(session, actor, "update", saved)
+    return fhir_response(saved, 200, _resource_headers(request, saved))
 
 
 @router.delete("/{res_type}/{res_id}")
@@ -421,7 +445,7 @@ def delete(res_type: str, res_id: str, actor: Actor = Depends(current_actor)) ->
     with unit_of_work() as session:
         current = store.read(session, res_type, res_id) if store.exists(session, res_type, res_id) else None
         access.check(session, actor, "write", res_type, store.patient_of(current) if current else None)
-        store.delete(session, res_type, res_id, actor=actor)
+        hooks.delete(session, actor, res_type, res_id)
         if current:
             _audit_write(session, actor, "delete", current)
     return Response(status_code=204)

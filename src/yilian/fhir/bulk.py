@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from yilian.db import unit_of_work, utcnow
 from yilian.errors import Invalid, YilianError
+from yilian.fhir import hooks, store
 from yilian.fhir import searchparams as sp
-from yilian.fhir import store
 from yilian.fhir.models import FhirImportCheckpoint
 from yilian.fhir.outcome import outcome
 from yilian.fhir.validation import ID_PATTERN, MAX_BODY_BYTES, MAX_DEPTH, MAX_STRING_CHARS, check_shape, validate
@@ -303,6 +303,10 @@ def import_files(
             if on_progress and batch:
                 on_progress(path, batch[-1].position + 1, len(batch))
     if summary.imported:
+        # Domains that catch up once per import (the patient index links the new Patients in one batch) do it now,
+        # in their own transaction: the imported resources are committed whatever they decide.
+        with unit_of_work() as session:
+            hooks.import_finished(session, SYSTEM, summary.by_type)
         _analyze()
     summary.seconds = time.perf_counter() - started
     return summary
@@ -368,7 +372,15 @@ def _import_batch(
                 res = refs.resolve(session, res)
             good.append(res)
             index.append(item.index)
-        store.bulk_put(session, good, actor=SYSTEM, index=index)
+        saved = store.bulk_put(session, good, actor=SYSTEM, index=index)
+        heard = [r for r in saved if hooks.wants(r["resourceType"])]
+        if heard:
+            hooks.after_write(
+                session,
+                SYSTEM,
+                [hooks.written("create" if r["meta"]["versionId"] == "1" else "update", r) for r in heard],
+                bulk=True,
+            )
         cp = session.scalar(select(FhirImportCheckpoint).where(FhirImportCheckpoint.path == key))
         if cp is not None:
             if batch:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 import yilian
 from yilian.db import unit_of_work, utcnow
 from yilian.errors import BadRequest, NotFound, PreconditionFailed, YilianError
-from yilian.fhir import access, store
+from yilian.fhir import access, hooks, patch, store
 from yilian.fhir import searchparams as sp
 from yilian.fhir.outcome import outcome
 from yilian.fhir.validation import ID_PATTERN, is_known_type, validate
@@ -239,20 +239,33 @@ def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[
             if existing is not None:
                 _patient_check(session, actor, "read", existing)
                 return _response(existing, "200 OK")
-        saved = store.create(session, resource, actor=actor, keep_id=bool(resource.get("id")))
+        saved = hooks.create(session, actor, resource, keep_id=bool(resource.get("id")))
         _patient_check(session, actor, "write", saved)
         return _response(saved, "201 Created")
-    if method in ("PUT", "PATCH"):
-        if method == "PATCH":
-            raise BadRequest("PATCH is not supported: send the whole resource with PUT", field="request.method")
+    if method == "PATCH":
+        if res_id is None:
+            raise BadRequest("PATCH needs Type/id", field="request.url")
+        kind, data = patch.from_bundle_entry(entry.get("resource"))
+        current = store.read(session, res_type, res_id)
+        access.check(session, actor, "write", res_type, store.patient_of(current))
+        saved = hooks.patch_resource(
+            session,
+            actor,
+            current,
+            patch.JSON_PATCH if kind == "json" else "application/fhir+json",
+            data,
+            if_match=(entry.get("request") or {}).get("ifMatch"),
+        )
+        _patient_check(session, actor, "write", saved)
+        return _response(saved, "200 OK")
+    if method == "PUT":
         if res_id is None:
             raise BadRequest("PUT needs Type/id (conditional update is not supported)", field="request.url")
         if not isinstance(resource, dict):
             raise BadRequest("PUT needs a resource", field="resource")
         access.check(session, actor, "write", res_type, store.patient_of(resource))
-        existed = store.exists(session, res_type, res_id)
-        saved = store.update(
-            session, res_type, res_id, resource, actor=actor, if_match=(entry.get("request") or {}).get("ifMatch")
+        saved, existed = hooks.update(
+            session, actor, res_type, res_id, resource, if_match=(entry.get("request") or {}).get("ifMatch")
         )
         _patient_check(session, actor, "write", saved)
         return _response(saved, "200 OK" if existed else "201 Created")
@@ -262,7 +275,7 @@ def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[
         if store.exists(session, res_type, res_id):
             current = store.read(session, res_type, res_id)
             access.check(session, actor, "write", res_type, store.patient_of(current))
-            store.delete(session, res_type, res_id, actor=actor)
+            hooks.delete(session, actor, res_type, res_id)
         return {"response": {"status": "204 No Content"}}
     # GET: read or search
     if res_id is not None:
@@ -305,6 +318,11 @@ def _entry_field(i: int, field: str | None) -> str:
     return f"Bundle.entry[{i}].{field}"
 
 
+def _intercepted(p: tuple[int, str, str, dict[str, Any]]) -> bool:
+    resource = p[3].get("resource")
+    return p[1] == "POST" and isinstance(resource, dict) and hooks.has_interceptor(str(resource.get("resourceType")))
+
+
 def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: str) -> dict[str, Any]:
     """All or nothing: every entry runs in the caller's unit of work; the first error undoes them all."""
     prepared = _prepare(bundle)
@@ -314,7 +332,7 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
     existing: dict[int, dict[str, Any]] = {}  # conditional creates that found their resource
     targets: set[str] = set()
     for i, method, url, entry in prepared:
-        if method in ("PUT", "DELETE") and "?" not in url:
+        if method in ("PUT", "PATCH", "DELETE") and "?" not in url:
             target = url.split("/fhir/", 1)[-1].strip("/")
             if target in targets:
                 raise BadRequest(
@@ -365,7 +383,9 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
             if rid:
                 mapping[full_url] = f"{t}/{rid}"
     responses: dict[int, dict[str, Any]] = {}
-    for i, method, url, entry in sorted(prepared, key=lambda p: (_METHOD_ORDER[p[1]], p[0])):
+    # A type a domain takes over (a referral Task) is created after the other POSTs, so that what it builds on (the
+    # ServiceRequest, the Patient) exists in this transaction whatever the entries' order.
+    for i, method, url, entry in sorted(prepared, key=lambda p: (_METHOD_ORDER[p[1]], _intercepted(p), p[0])):
         entry = copy.deepcopy(entry)
         if "resource" in entry and mapping:
             entry["resource"] = _rewrite_refs(entry["resource"], mapping)

@@ -9,13 +9,16 @@ if TYPE_CHECKING:
 
 
 def install() -> None:
-    """Register the domain's hooks with the kernel: who may read a patient's compartment through /fhir, home panel,
-    navigation. Called by app.py."""
+    """Register the domain's hooks with the kernel: who may read a patient's compartment through /fhir, the master
+    patient index's write hook (a Patient written through /fhir or imported is matched in the same transaction; an
+    import links its Patients once at the end), home panel, navigation. Called by app.py and the CLI."""
     from yilian.fhir.access import register_policy
-    from yilian.patients import pages, record
+    from yilian.fhir.hooks import register_after_write
+    from yilian.patients import pages, record, service
     from yilian.web.home import register_nav, register_panel
 
     register_policy(record.fhir_policy)
+    register_after_write("Patient", service.on_patient_writes, after_import=service.catch_up)
     register_panel(30, pages.index_panel)
     for order, item in pages.NAV:
         register_nav(order, item)

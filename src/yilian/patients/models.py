@@ -91,7 +91,8 @@ class MpiReview(Base):
     right_ref: Mapped[str] = mapped_column(String(80), index=True)
     score: Mapped[float] = mapped_column(Float)
     vector: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
-    status: Mapped[str] = mapped_column(String(12), default="open", index=True)  # open | linked | separate
+    # open | linked | separate | withdrawn (a record of the pair was deleted from the store)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

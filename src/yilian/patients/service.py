@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -677,18 +677,12 @@ def clusters(session: Session) -> list[list[str]]:
 
 # How far back a routine sync looks before the index's newest row (writes that committed late, clocks).
 SYNC_LOOKBACK = timedelta(hours=1)
+# An import that brought more Patients than this is linked in one Splink batch rather than one by one.
+CATCH_UP_ONE_BY_ONE = 200
 
 
-def sync_index(session: Session, *, actor: Actor = SYSTEM, limit: int = 500, full: bool = False) -> int:
-    """Index the Patient resources written to the FHIR store since the index last saw them (new or updated).
-
-    The FHIR store has no write hook: every reader of the index (search, person pages, $match, the review queue)
-    calls this first, so a Patient registered through /fhir is linked before anyone looks for it. A routine call looks
-    only at Patients written since shortly before the index's newest row (an index range scan); `full` compares the
-    whole store (`yilian patients sync`). A large backlog (a bulk import) is better linked in one batch with
-    `yilian patients link`. Returns how many were matched.
-    """
-    from yilian.fhir import store
+def _stale_patients(session: Session, *, limit: int | None, full: bool) -> list[str]:
+    """Ids of current Patients the index has not seen in their latest version (new or updated)."""
     from yilian.fhir.models import FhirResource
 
     ref = literal("Patient/") + FhirResource.res_id
@@ -700,18 +694,78 @@ def sync_index(session: Session, *, actor: Actor = SYSTEM, limit: int = 500, ful
     newest = None if full else session.scalar(select(func.max(MpiRecord.updated_at)))
     if newest is not None:
         conditions.append(FhirResource.last_updated >= newest - SYNC_LOOKBACK)
-    stale = list(
-        session.scalars(
-            select(FhirResource.res_id)
-            .outerjoin(MpiRecord, MpiRecord.patient_ref == ref)
-            .where(*conditions)
-            .order_by(FhirResource.last_updated, FhirResource.res_id)
-            .limit(limit)
-        )
+    stmt = (
+        select(FhirResource.res_id)
+        .outerjoin(MpiRecord, MpiRecord.patient_ref == ref)
+        .where(*conditions)
+        .order_by(FhirResource.last_updated, FhirResource.res_id)
     )
+    return list(session.scalars(stmt if limit is None else stmt.limit(limit)))
+
+
+def sync_index(session: Session, *, actor: Actor = SYSTEM, limit: int = 500, full: bool = False) -> int:
+    """Index the Patient resources written to the FHIR store since the index last saw them (new or updated).
+
+    Patients written through /fhir are matched at write time (`on_patient_writes`, an after-write hook of the FHIR
+    store) and `yilian fhir import` links its Patients when it finishes (`catch_up`). What remains are Patients a
+    domain writes straight into the store (the demos of referrals, outreach and diagnostics) and restored backups:
+    the readers of the index (search, person pages, $match, the review queue) call this first so that those are
+    found too. A routine call looks only at Patients written since shortly before the index's newest row (an index
+    range scan, usually empty); `full` compares the whole store (`yilian patients sync`). Returns how many were matched.
+    """
+    from yilian.fhir import store
+
+    stale = _stale_patients(session, limit=limit, full=full)
     for res_id in stale:
         match_one(session, store.read(session, "Patient", res_id), actor=actor)
     return len(stale)
+
+
+def on_patient_writes(session: Session, actor: Actor, writes: Sequence[Any]) -> None:
+    """After-write hook of the FHIR store (registered by `install`): a Patient created or updated through /fhir is
+    matched in the same transaction; a deleted one leaves the index."""
+    for w in writes:
+        if w.action == "delete":
+            forget(session, f"Patient/{w.res_id}", actor=actor)
+        elif w.resource is not None:
+            match_one(session, w.resource, actor=actor)
+
+
+def catch_up(session: Session, actor: Actor = SYSTEM) -> int:
+    """After `yilian fhir import`: link the Patients the index has not seen. A few are matched one by one; many are
+    linked in one Splink batch over the whole store (re-running it keeps what people decided). Returns how many."""
+    from yilian.fhir import store
+
+    stale = _stale_patients(session, limit=None, full=True)
+    if len(stale) <= CATCH_UP_ONE_BY_ONE:
+        for res_id in stale:
+            match_one(session, store.read(session, "Patient", res_id), actor=actor)
+    elif stale:
+        link_all(session, iter_store_patients(session), actor=actor)
+    return len(stale)
+
+
+def forget(session: Session, patient_ref: str, *, actor: Actor = SYSTEM) -> bool:
+    """A Patient deleted from the FHIR store leaves the index: its row goes, the history says when and who, and the
+    open review pairs it was part of are withdrawn. Its person stays (with the other records, or empty)."""
+    record = session.scalar(select(MpiRecord).where(MpiRecord.patient_ref == patient_ref))
+    if record is None:
+        return False
+    _history(session, actor, person_id=record.person_id, ref=patient_ref, action="unlink", method="deleted",
+             reason="the Patient was deleted from the FHIR store")  # fmt: skip
+    for review in session.scalars(
+        select(MpiReview).where(
+            MpiReview.status == "open", or_(MpiReview.left_ref == patient_ref, MpiReview.right_ref == patient_ref)
+        )
+    ):
+        review.status = "withdrawn"
+        review.decided_by = actor.username
+        review.decided_at = utcnow()
+        review.reason = "a record of the pair was deleted"
+    session.delete(record)
+    session.flush()
+    audit.record(session, actor, "mpi.forget", patient=patient_ref)
+    return True
 
 
 def iter_store_patients(session: Session, page: int = 1000) -> Iterator[dict[str, Any]]:
@@ -739,6 +793,7 @@ def iter_store_patients(session: Session, page: int = 1000) -> Iterator[dict[str
 
 
 __all__ = [
+    "CATCH_UP_ONE_BY_ONE",
     "REVIEWER_ROLES",
     "BatchOutcome",
     "Match",
@@ -746,15 +801,18 @@ __all__ = [
     "PersonView",
     "ReviewItem",
     "Thresholds",
+    "catch_up",
     "clusters",
     "decide_review",
     "find_matches",
+    "forget",
     "get_person",
     "history_of",
     "iter_store_patients",
     "link_all",
     "match_one",
     "merge",
+    "on_patient_writes",
     "person_of",
     "require_reviewer",
     "review_queue",

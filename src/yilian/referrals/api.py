@@ -1,4 +1,4 @@
-"""JSON routes under /api/v1/referrals, and the referral-aware `POST /fhir/Task` (an outside system's Task + its
+"""JSON routes under /api/v1/referrals, and the FHIR create interceptor for Task (an outside system's Task + its
 ServiceRequest start the same workflow as the UI). Routes only open a unit of work and call the service."""
 
 from __future__ import annotations
@@ -6,15 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from yilian.db import read_session, unit_of_work
 from yilian.errors import Forbidden, Invalid
-from yilian.fhir import api as fhir_api
 from yilian.fhir import store
-from yilian.fhir.validation import parse_body, validate
 from yilian.referrals import fhir, rules, service
 from yilian.referrals.models import Referral
 from yilian.referrals.schemas import (
@@ -37,7 +34,6 @@ from yilian.security.roles import Role
 from yilian.web.auth import current_actor
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
-fhir_router = APIRouter(prefix="/fhir", include_in_schema=False)
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
@@ -292,31 +288,30 @@ def _is_referral_request(sr: dict[str, Any] | None) -> bool:
     return any(c.get("code") == "3457005" for cat in sr.get("category") or [] for c in cat.get("coding") or [])
 
 
-@fhir_router.post("/Task")
-def create_task(request: Request, actor: ActorDep, body: bytes = Depends(fhir_api.raw_body)) -> Response:
-    """A Task whose basedOn is a referral ServiceRequest (category SNOMED 3457005) starts a referral; any other Task
-    is stored as an ordinary FHIR resource."""
-    resource = parse_body(body)
-    validate(resource, "Task")
-    based = [b.get("reference", "") for b in resource.get("basedOn") or []]
+def intercept_task(session: Session, actor: Actor, resource: dict[str, Any]) -> dict[str, Any] | None:
+    """FHIR create interceptor for Task (registered by `referrals.install`): a Task with intent order whose basedOn is
+    a referral ServiceRequest (category SNOMED 3457005) starts a referral, whether it was posted to /fhir/Task or came
+    in a batch or transaction Bundle (then in the Bundle's transaction: it rolls back with it). Any other Task is
+    left to the store (None)."""
+    if resource.get("intent") != "order":
+        return None
+    based = [str(b.get("reference", "")) for b in resource.get("basedOn") or [] if isinstance(b, dict)]
     sr_id = next((b.removeprefix("ServiceRequest/") for b in based if b.startswith("ServiceRequest/")), None)
-    with read_session() as session:
-        sr = (
-            store.read(session, "ServiceRequest", sr_id)
-            if sr_id and store.exists(session, "ServiceRequest", sr_id)
-            else None
-        )
-    if not _is_referral_request(sr) or resource.get("intent") != "order":
-        return fhir_api.create(request, "Task", body, actor)
+    sr = (
+        store.read(session, "ServiceRequest", sr_id)
+        if sr_id and store.exists(session, "ServiceRequest", sr_id)
+        else None
+    )
+    if not _is_referral_request(sr):
+        return None
     data = fhir.from_task(resource, sr)
     try:
         draft = ReferralIn.model_validate(data)
     except ValueError as exc:
         raise Invalid(f"the Task does not describe a referral: {exc}", field="Task") from None
-    with unit_of_work() as session:
-        r = service.create(session, actor, draft, publish=draft.draft)
-        if not draft.draft:
-            service.submit(session, actor, r)
-        session.flush()
-        task = store.read(session, "Task", r.task_id)
-    return fhir_api.fhir_response(task, 201, fhir_api._resource_headers(request, task))
+    # Inside a transaction the Task carries the id the Bundle planned for it, so other entries' references hold.
+    r = service.create(session, actor, draft, task_id=resource.get("id"), publish=draft.draft)
+    if not draft.draft:
+        service.submit(session, actor, r)
+    session.flush()
+    return store.read(session, "Task", r.task_id)
