@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from yilian.diagnostics import catalogue, rules
+from yilian.diagnostics import catalogue, limits, rules
 from yilian.diagnostics.rules import PlaceFacts, PriorResult
 from yilian.diagnostics.states import (
     CONSULT_TRANSITIONS,
@@ -85,7 +85,8 @@ def test_it_refuses_uploads_a_reader_could_not_open() -> None:
 
 def test_it_flags_critical_values_in_plain_words() -> None:
     values = rules.parse_measurements({"heart_rate": "35", "qtc": 450, "potassium": 6.8})
-    assert rules.critical_values(values) == ["Heart rate 35 /min < 40", "Potassium 6.8 mmol/L > 6.2"]
+    measures = limits.defaults().measures
+    assert rules.critical_values(values, measures) == ["Heart rate 35 /min < 40", "Potassium 6.8 mmol/L > 6.2"]
     with pytest.raises(Invalid) as e:
         rules.parse_measurements({"mood": 3})
     assert e.value.field == "measurements.mood"
@@ -94,11 +95,25 @@ def test_it_flags_critical_values_in_plain_words() -> None:
 
 
 def test_it_reads_stat_ecgs_within_minutes_and_routine_ct_within_a_day() -> None:
-    assert rules.due_at(T0, "ecg", "stat") == T0 + timedelta(minutes=10)
-    assert rules.due_at(T0, "imaging", "routine") == T0 + timedelta(hours=24)
-    assert rules.is_overdue(T0, None, "ecg", "stat", T0 + timedelta(minutes=11))
-    assert not rules.is_overdue(T0, T0 + timedelta(hours=1), "ecg", "stat", T0 + timedelta(hours=2))
-    assert not rules.is_overdue(None, None, "ecg", "stat", T0 + timedelta(days=9))
+    targets = limits.defaults().targets
+    assert rules.due_at(T0, "ecg", "stat", targets) == T0 + timedelta(minutes=10)
+    assert rules.due_at(T0, "imaging", "routine", targets) == T0 + timedelta(hours=24)
+    assert rules.is_overdue(T0, None, "ecg", "stat", T0 + timedelta(minutes=11), targets)
+    assert not rules.is_overdue(T0, T0 + timedelta(hours=1), "ecg", "stat", T0 + timedelta(hours=2), targets)
+    assert not rules.is_overdue(None, None, "ecg", "stat", T0 + timedelta(days=9), targets)
+
+
+def test_a_region_sets_its_own_limits_and_validity_windows_in_yaml() -> None:
+    linfen, shanxi, elsewhere = limits.for_division("141002"), limits.for_division("1401"), limits.for_division("11")
+    # Linfen's network reads urgent ECGs in 20 minutes and calls potassium critical from 6.0; Shanxi keeps the default.
+    assert linfen.targets[(rules.Modality.ECG, rules.Priority.URGENT)] == timedelta(minutes=20)
+    assert shanxi.targets[(rules.Modality.ECG, rules.Priority.URGENT)] == timedelta(minutes=30)
+    assert rules.critical_values({"potassium": 6.1}, linfen.measures) == ["Potassium 6.1 mmol/L > 6"]
+    assert rules.critical_values({"potassium": 6.1}, shanxi.measures) == []
+    # The province shortens the blood count's window from the catalogue's 7 days to 3; Beijing keeps 7.
+    cbc = catalogue.get("LAB-CBC")
+    assert linfen.item(cbc).validity_days == 3 and elsewhere.item(cbc).validity_days == 7
+    assert all(source for source in linfen.sources)
 
 
 def test_it_puts_arrived_urgent_work_before_routine_and_awaited_work_last() -> None:

@@ -14,6 +14,7 @@ from yilian.db import read_session, unit_of_work
 from yilian.diagnostics import dicomweb, service
 from yilian.diagnostics.schemas import (
     AlertOut,
+    AmendIn,
     CancelIn,
     CatalogueItemOut,
     CentreOut,
@@ -152,6 +153,31 @@ def post_report(order_id: str, body: ReportIn, actor: CurrentActor) -> OrderOut:
     with unit_of_work() as session:
         service.sign_report(session, actor, order_id, body)
         return service.get_order(session, actor, order_id)
+
+
+@diagnostics.post("/orders/{order_id}/amend", response_model=OrderOut)
+def post_amend(order_id: str, body: AmendIn, actor: CurrentActor) -> OrderOut:
+    """Correct a signed report: a new version (status amended) with the reason; the earlier one is kept and listed
+    under `report.earlier`; the ordering site is notified again."""
+    with unit_of_work() as session:
+        service.amend_report(session, actor, order_id, body)
+        return service.get_order(session, actor, order_id)
+
+
+@diagnostics.post("/orders/{order_id}/claim", response_model=OrderOut)
+def post_claim(order_id: str, actor: CurrentActor) -> OrderOut:
+    """Take a study from your centre's worklist; 409 (`claimed_by`) when another reader has it."""
+    with unit_of_work() as session:
+        order = service.claim_order(session, actor, order_id)
+        return service.order_out(session, actor, order, detail=False)
+
+
+@diagnostics.post("/orders/{order_id}/release", response_model=OrderOut)
+def post_release(order_id: str, actor: CurrentActor) -> OrderOut:
+    """Give a claimed study back to the worklist."""
+    with unit_of_work() as session:
+        order = service.release_order(session, actor, order_id)
+        return service.order_out(session, actor, order, detail=False)
 
 
 @diagnostics.post("/orders/{order_id}/cancel", response_model=OrderOut)

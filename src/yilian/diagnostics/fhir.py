@@ -31,6 +31,7 @@ HR_TAG = {"system": "urn:yilian:recognition", "code": "HR", "display": "互认 (
 EXT = "https://yilian.example.org/fhir/StructureDefinition/"
 EXT_WADO = EXT + "wado-rs"
 EXT_REPEAT = EXT + "recognition-repeat-reason"
+EXT_AMEND = EXT + "amendment-reason"
 NS = uuid.UUID("0b7c2f0e-9d1a-4a57-8c9e-5d0f1e6a7b31")
 
 # Category of the order (SNOMED CT procedure) and of the report (HL7 v2 diagnostic service section).
@@ -258,7 +259,7 @@ def to_diagnostic_report(
         "id": str(report.id),
         "identifier": [{"system": ORDER_SYSTEM, "value": str(order.id)}],
         "basedOn": [{"reference": f"ServiceRequest/{order.id}"}],
-        "status": "final",
+        "status": getattr(report, "status", "final") or "final",
         "category": [{"coding": [{"system": V2_0074, "code": REPORT_SECTION[modality]}]}],
         "code": _item_code(order),
         "subject": {"reference": order.patient_ref},
@@ -274,6 +275,9 @@ def to_diagnostic_report(
         res["result"] = results
     if imaging:
         res["imagingStudy"] = imaging
+    if getattr(report, "amend_reason", None):
+        # R4 has no element for why a report was amended; the earlier version stays in the resource's history.
+        res["extension"] = [{"url": EXT_AMEND, "valueString": report.amend_reason}]  # type: ignore[attr-defined]
     if report.recognised:
         res["meta"] = {"tag": [HR_TAG]}
     if report.critical:

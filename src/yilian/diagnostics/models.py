@@ -42,6 +42,11 @@ class DiagnosticOrder(Base):
     repeat_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     patient_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     prior_report_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    # The earlier result as a FHIR reference: a report signed here, or one imported from a hospital system.
+    prior_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # The reader who took the study from the centre's worklist, so that two readers never read the same study.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ordered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -86,6 +91,29 @@ class DiagnosticReportRow(Base):
     signed_by: Mapped[str] = mapped_column(String(64), index=True)
     signed_by_name: Mapped[str] = mapped_column(String(64), default="")
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A signed report is corrected by amending it: the row holds the current version, the earlier ones are kept in
+    # diagnostic_report_version (and in the FHIR store's history of the DiagnosticReport).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    status: Mapped[str] = mapped_column(String(12), default="final", server_default="final")  # final | amended
+    amend_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    amended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DiagnosticReportVersion(Base):
+    """An earlier version of a report, kept when the report was amended (never deleted: it may have been acted on)."""
+
+    __tablename__ = "diagnostic_report_version"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    report_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("diagnostic_report.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[str] = mapped_column(Text, default="")
+    conclusion: Mapped[str] = mapped_column(Text)
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    signed_by: Mapped[str] = mapped_column(String(64))
+    signed_by_name: Mapped[str] = mapped_column(String(64), default="")
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CriticalAlert(Base):
@@ -141,7 +169,9 @@ class RecognitionDecision(Base):
     patient_ref: Mapped[str] = mapped_column(String(80), index=True)
     item_code: Mapped[str] = mapped_column(String(32))
     facility_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("facility.id"), index=True)
-    prior_report_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("diagnostic_report.id"))
+    # A report signed here (prior_report_id) or any result of the shared record (prior_ref, always set from now on).
+    prior_report_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("diagnostic_report.id"), nullable=True)
+    prior_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
     outcome: Mapped[str] = mapped_column(String(12))  # reused | repeated
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -167,6 +197,8 @@ class Teleconsultation(Base):
     urgency: Mapped[str] = mapped_column(String(12), default="routine")
     question: Mapped[str] = mapped_column(Text)
     record_items: Mapped[list[str]] = mapped_column(JSONType, default=list)  # FHIR references shared with the expert
+    # A remote ward round visits several patients: their "Patient/<id>" references, in round order.
+    round_patients: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True, default=list)
     state: Mapped[str] = mapped_column(String(16), default="requested")
     experts: Mapped[list[str]] = mapped_column(JSONType, default=list)  # usernames
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -175,3 +207,20 @@ class Teleconsultation(Base):
     answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NotificationChannel(Base):
+    """Where a facility wants its news besides the in-app inbox: a webhook of its hospital system, or a phone for SMS
+    (critical values). Deliveries go through the outbox, one event per channel, so one failing target is retried alone."""
+
+    __tablename__ = "diagnostic_channel"
+    __table_args__ = (Index("ix_diagnostic_channel_facility", "facility_id", "active"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    facility_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("facility.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # webhook | sms
+    target: Mapped[str] = mapped_column(String(500))  # URL or phone number
+    critical_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -4,17 +4,19 @@ centre's worklist, the report and its print view, turnaround, the recognition ca
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from yilian.db import read_session, unit_of_work
 from yilian.diagnostics import catalogue, rules, service
 from yilian.diagnostics.rules import Modality, Priority
-from yilian.diagnostics.schemas import ConsultIn, OpinionIn, OrderIn, ReportIn, ScheduleIn
+from yilian.diagnostics.schemas import AmendIn, ConsultIn, OpinionIn, OrderIn, ReportIn, ScheduleIn
 from yilian.errors import Invalid, YilianError
 from yilian.security.actor import Actor
 from yilian.security.roles import CLINICAL_ROLES, Role
@@ -174,11 +176,12 @@ def post_new_order(
         with unit_of_work() as session:
             if decision == "reuse":
                 prior = service.reuse_result(session, actor, patient, item_code)
-                return RedirectResponse(f"/diagnostics/orders/{prior.order_id}?reused=1", status_code=303)
-            try:
-                body = OrderIn.model_validate({k: v for k, v in values.items() if v not in ("", None)})
-            except ValueError as exc:
-                raise Invalid(str(exc).splitlines()[-1], field=_first_field(exc)) from None
+                if prior.order_id is not None:
+                    return RedirectResponse(f"/diagnostics/orders/{prior.order_id}?reused=1", status_code=303)
+                # A result from a hospital system has no order page here: confirm on a fresh form.
+                ctx = _order_form(session, actor, {"patient": patient, "modality": modality}, reused=prior)
+                return render(request, "diagnostics/order_new.html", ctx)
+            body = _validated(OrderIn, values)
             if body.item_code and not body.repeat_reason:
                 check = service.check_recognition(session, actor, body.patient, body.item_code)
                 if check.prior is not None:
@@ -225,22 +228,13 @@ def post_upload_page(
     measured = {k: v for k, v in {"heart_rate": heart_rate, "pr": pr, "qrs": qrs, "qtc": qtc}.items() if v.strip()}
     max_bytes = service.settings().diagnostics_max_upload_mb * 1_048_576
     data = file.file.read(max_bytes + 1) if file is not None else b""
-    try:
-        with unit_of_work() as session:
-            service.receive_upload(
-                session,
-                actor,
-                order_id,
-                filename=(file.filename if file else "") or "upload",
-                data=data,
-                measurements=measured,
-            )
-    except YilianError as exc:
-        with unit_of_work() as session:
-            order = service.get_order(session, actor, order_id)
-        ctx = _ctx(order=order, ecg_measures=ECG_MEASURES, error=exc.message, field=exc.field, reused=False)
-        return render(request, "diagnostics/order.html", ctx, status=exc.status)
-    return RedirectResponse(f"/diagnostics/orders/{order_id}", status_code=303)
+    name = (file.filename if file else "") or "upload"
+    return _order_action(
+        request,
+        actor,
+        order_id,
+        lambda s: service.receive_upload(s, actor, order_id, filename=name, data=data, measurements=measured),
+    )
 
 
 @router.post("/diagnostics/orders/{order_id}/report")
@@ -252,22 +246,66 @@ def post_report_page(
     conclusion: Annotated[str, Form()] = "",
     critical: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        body = (
-            ReportIn(findings=findings, conclusion=conclusion.strip() or "", critical=bool(critical))
-            if conclusion.strip()
-            else None
-        )
-        if body is None:
+
+    def sign(session: Session) -> None:
+        if not conclusion.strip():
             raise Invalid("write the conclusion", field="conclusion")
+        service.sign_report(session, actor, order_id, _validated(ReportIn, form))
+
+    form = {"findings": findings, "conclusion": conclusion, "critical": bool(critical)}
+    return _order_action(request, actor, order_id, sign, then="/diagnostics/worklist")
+
+
+@router.post("/diagnostics/orders/{order_id}/amend")
+def post_amend_page(
+    request: Request,
+    order_id: str,
+    actor: CurrentActor,
+    findings: Annotated[str, Form()] = "",
+    conclusion: Annotated[str, Form()] = "",
+    critical: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"findings": findings, "conclusion": conclusion, "critical": bool(critical), "reason": reason}
+    return _order_action(
+        request, actor, order_id, lambda s: service.amend_report(s, actor, order_id, _validated(AmendIn, form))
+    )
+
+
+@router.post("/diagnostics/orders/{order_id}/claim")
+def post_claim_page(request: Request, order_id: str, actor: CurrentActor) -> Response:
+    return _order_action(request, actor, order_id, lambda s: service.claim_order(s, actor, order_id))
+
+
+@router.post("/diagnostics/orders/{order_id}/release")
+def post_release_page(request: Request, order_id: str, actor: CurrentActor) -> Response:
+    return _order_action(request, actor, order_id, lambda s: service.release_order(s, actor, order_id))
+
+
+def _order_action(
+    request: Request, actor: Actor, order_id: str, do: Callable[[Session], object], *, then: str = ""
+) -> Response:
+    """Run one action on an order; on refusal show the order page again with the field marked."""
+    try:
         with unit_of_work() as session:
-            service.sign_report(session, actor, order_id, body)
+            do(session)
     except YilianError as exc:
         with unit_of_work() as session:
             order = service.get_order(session, actor, order_id)
         ctx = _ctx(order=order, ecg_measures=ECG_MEASURES, error=exc.message, field=exc.field, reused=False)
         return render(request, "diagnostics/order.html", ctx, status=exc.status)
-    return RedirectResponse("/diagnostics/worklist", status_code=303)
+    return RedirectResponse(then or f"/diagnostics/orders/{order_id}", status_code=303)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], values: dict[str, Any]) -> M:
+    """A form's values as the API's input model; the first problem becomes Invalid naming its field."""
+    try:
+        return model.model_validate({k: v for k, v in values.items() if v not in ("", None)})
+    except ValueError as exc:
+        raise Invalid(str(exc).splitlines()[-1], field=_first_field(exc)) from None
 
 
 @router.get("/diagnostics/orders/{order_id}/print")
@@ -347,10 +385,7 @@ def post_consultation_page(
         "centre": centre,
     }
     try:
-        try:
-            body = ConsultIn.model_validate({k: v for k, v in values.items() if v})
-        except ValueError as exc:
-            raise Invalid(str(exc).splitlines()[-1], field=_first_field(exc)) from None
+        body = _validated(ConsultIn, values)
         with unit_of_work() as session:
             c = service.request_consultation(session, actor, body)
             cid = c.id

@@ -35,36 +35,27 @@ CENTRE_CAPABILITY: dict[Modality, str] = {
     Modality.PATHOLOGY: "pathology_centre",
 }
 
-# Reading turnaround targets, from the moment the study or sample arrives at the centre to the signed report.
-# Regional telemedicine networks publish targets of this order (remote ECG read within minutes for chest pain,
-# routine imaging the same day); a region sets its own in YAML later — these are the defaults.
-TARGET: dict[tuple[Modality, Priority], timedelta] = {
-    (Modality.ECG, Priority.STAT): timedelta(minutes=10),
-    (Modality.ECG, Priority.URGENT): timedelta(minutes=30),
-    (Modality.ECG, Priority.ROUTINE): timedelta(hours=2),
-    (Modality.IMAGING, Priority.STAT): timedelta(minutes=30),
-    (Modality.IMAGING, Priority.URGENT): timedelta(hours=2),
-    (Modality.IMAGING, Priority.ROUTINE): timedelta(hours=24),
-    (Modality.LAB, Priority.STAT): timedelta(hours=1),
-    (Modality.LAB, Priority.URGENT): timedelta(hours=4),
-    (Modality.LAB, Priority.ROUTINE): timedelta(hours=24),
-    (Modality.PATHOLOGY, Priority.STAT): timedelta(hours=24),
-    (Modality.PATHOLOGY, Priority.URGENT): timedelta(hours=48),
-    (Modality.PATHOLOGY, Priority.ROUTINE): timedelta(days=5),
-}
+# Reading turnaround targets (received → signed) and critical limits are data: data/limits.yaml, per region, read by
+# `limits.py`; these functions take them as arguments.
+Targets = Mapping[tuple[Modality, Priority], timedelta]
 
 PRIORITY_RANK = {Priority.STAT: 0, Priority.URGENT: 1, Priority.ROUTINE: 2}
 
 
-def due_at(received_at: datetime, modality: Modality | str, priority: Priority | str) -> datetime:
-    return received_at + TARGET[(Modality(modality), Priority(priority))]
+def due_at(received_at: datetime, modality: Modality | str, priority: Priority | str, targets: Targets) -> datetime:
+    return received_at + targets[(Modality(modality), Priority(priority))]
 
 
 def is_overdue(
-    received_at: datetime | None, reported_at: datetime | None, modality: str, priority: str, now: datetime
+    received_at: datetime | None,
+    reported_at: datetime | None,
+    modality: str,
+    priority: str,
+    now: datetime,
+    targets: Targets,
 ) -> bool:
     """Received, not yet reported, and past its target."""
-    return received_at is not None and reported_at is None and now > due_at(received_at, modality, priority)
+    return received_at is not None and reported_at is None and now > due_at(received_at, modality, priority, targets)
 
 
 @dataclass(frozen=True)
@@ -139,23 +130,23 @@ class Measure:
     high: float | None = None  # critical when above
 
 
-# ECG measurements (LOINC where the code is well known) and common lab critical values. Critical-value lists are set
-# by each hospital's laboratory; these follow widely used Chinese panic-value tables (e.g. K⁺ < 2.8 or > 6.2 mmol/L).
+# ECG measurements and common lab values (LOINC where the code is well known). Their critical limits are set by each
+# laboratory and region: data/limits.yaml (`limits.for_division(...).measures` carries them).
 MEASURES: dict[str, Measure] = {
     m.code: m
     for m in (
-        Measure("heart_rate", "Heart rate", "/min", "8867-4", low=40, high=150),
+        Measure("heart_rate", "Heart rate", "/min", "8867-4"),
         Measure("pr", "PR interval", "ms", "8625-6"),
         Measure("qrs", "QRS duration", "ms", "8633-0"),
-        Measure("qtc", "QTc interval", "ms", "8636-3", high=500),
-        Measure("potassium", "Potassium", "mmol/L", "2823-3", low=2.8, high=6.2),
-        Measure("sodium", "Sodium", "mmol/L", "2951-2", low=120, high=160),
-        Measure("glucose", "Glucose", "mmol/L", "2345-7", low=2.8, high=22.2),
-        Measure("hemoglobin", "Hemoglobin", "g/L", "718-7", low=50),
-        Measure("platelets", "Platelets", "10*9/L", "777-3", low=30),
-        Measure("troponin_i", "Troponin I", "ng/mL", "10839-9", high=0.5),
+        Measure("qtc", "QTc interval", "ms", "8636-3"),
+        Measure("potassium", "Potassium", "mmol/L", "2823-3"),
+        Measure("sodium", "Sodium", "mmol/L", "2951-2"),
+        Measure("glucose", "Glucose", "mmol/L", "2345-7"),
+        Measure("hemoglobin", "Hemoglobin", "g/L", "718-7"),
+        Measure("platelets", "Platelets", "10*9/L", "777-3"),
+        Measure("troponin_i", "Troponin I", "ng/mL", "10839-9"),
         Measure("hba1c", "Hemoglobin A1c", "%", "4548-4"),
-        Measure("creatinine", "Creatinine", "umol/L", "2160-0", high=707),
+        Measure("creatinine", "Creatinine", "umol/L", "2160-0"),
     )
 }
 
@@ -176,11 +167,12 @@ def parse_measurements(values: Mapping[str, object]) -> dict[str, float]:
     return out
 
 
-def critical_values(values: Mapping[str, float]) -> list[str]:
-    """The measures that are beyond a critical limit, as readable phrases ("QTc interval 530 ms > 500")."""
+def critical_values(values: Mapping[str, float], measures: Mapping[str, Measure]) -> list[str]:
+    """The measures that are beyond their critical limit (the region's `measures`), as readable phrases
+    ("QTc interval 530 ms > 500")."""
     found = []
     for code, value in values.items():
-        m = MEASURES[code]
+        m = measures[code]
         if m.low is not None and value < m.low:
             found.append(f"{m.display} {value:g} {m.unit} < {m.low:g}")
         if m.high is not None and value > m.high:

@@ -50,6 +50,15 @@ class ReportIn(_In):
     critical: bool = False
 
 
+class AmendIn(_In):
+    """A correction of a signed report: the new text, and why (kept with the earlier version)."""
+
+    findings: str = Field(default="", max_length=8000)
+    conclusion: str = Field(min_length=1, max_length=4000)
+    critical: bool = False
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class CancelIn(_In):
     reason: str = Field(min_length=1, max_length=500)
 
@@ -97,6 +106,17 @@ class StudyOut(BaseModel):
     received_at: datetime
 
 
+class ReportVersionOut(BaseModel):
+    version: int
+    findings: str
+    conclusion: str
+    critical: bool
+    signed_by: str
+    signed_by_name: str
+    signed_at: datetime
+    replaced_at: datetime
+
+
 class ReportOut(BaseModel):
     id: uuid.UUID
     findings: str
@@ -106,6 +126,11 @@ class ReportOut(BaseModel):
     signed_by: str
     signed_by_name: str
     signed_at: datetime
+    version: int = 1
+    status: str = "final"  # final | amended
+    amend_reason: str | None = None
+    amended_at: datetime | None = None
+    earlier: list[ReportVersionOut] = Field(default_factory=list)  # the versions it replaced, newest first
 
 
 class OrderOut(BaseModel):
@@ -130,6 +155,8 @@ class OrderOut(BaseModel):
     overdue: bool
     repeat_reason: str | None
     patient_informed: bool
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
     studies: list[StudyOut] = Field(default_factory=list)
     report: ReportOut | None = None
     actions: list[str] = Field(default_factory=list)
@@ -144,8 +171,9 @@ class CentreOut(BaseModel):
 
 
 class PriorOut(BaseModel):
-    report_id: uuid.UUID
-    order_id: uuid.UUID
+    ref: str  # the earlier result in the shared record: "DiagnosticReport/<id>" or "Observation/<id>"
+    report_id: uuid.UUID | None  # when it was signed through Yilian
+    order_id: uuid.UUID | None  # the order it answered, when it was ordered through Yilian
     item_code: str
     item_name: str
     conclusion: str

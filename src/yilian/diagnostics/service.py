@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from yilian.db import utcnow
-from yilian.diagnostics import catalogue, dicomweb, rules
+from yilian.diagnostics import catalogue, dicomweb, limits, rules
 from yilian.diagnostics import fhir as dfhir
 from yilian.diagnostics.models import (
     CriticalAlert,
     DiagnosticNotification,
     DiagnosticOrder,
     DiagnosticReportRow,
+    DiagnosticReportVersion,
     DiagnosticStudy,
     RecognitionDecision,
     RecognitionQualification,
@@ -36,6 +37,7 @@ from yilian.diagnostics.models import (
 from yilian.diagnostics.rules import Modality, PlaceFacts, PriorResult
 from yilian.diagnostics.schemas import (
     AlertOut,
+    AmendIn,
     CatalogueItemOut,
     CentreOut,
     ConsultIn,
@@ -49,16 +51,18 @@ from yilian.diagnostics.schemas import (
     RecognitionCheckOut,
     ReportIn,
     ReportOut,
+    ReportVersionOut,
     ScheduleIn,
     StudyIn,
     StudyOut,
 )
 from yilian.diagnostics.settings import settings
 from yilian.diagnostics.states import Party, consult_actions, next_consult_state, next_order_state, order_actions
-from yilian.errors import Conflict, Forbidden, Invalid, NotFound
+from yilian.errors import Conflict, Forbidden, Invalid, NotFound, YilianError
 from yilian.events import service as events
 from yilian.fhir import access, store
 from yilian.network import service as network
+from yilian.network.fhir import FACILITY_CODE
 from yilian.network.service import MAX_LIMIT
 from yilian.security import audit, scope
 from yilian.security import service as users
@@ -134,6 +138,16 @@ def _place(session: Session, facility_id: uuid.UUID) -> PlaceFacts:
     f = network.get_facility(session, facility_id)
     consortia = frozenset(c.id for c in network.consortia_of_facility(session, facility_id))
     return PlaceFacts(f.id, f.division_code, consortia)
+
+
+def _limits(session: Session, facility_id: uuid.UUID) -> limits.Limits:
+    """The turnaround targets, critical limits and validity windows that hold where this facility is."""
+    return limits.for_division(network.get_facility(session, facility_id).division_code)
+
+
+def _regional(session: Session, facility_id: uuid.UUID, item: rules.RecognisedItem) -> rules.RecognisedItem:
+    """A catalogue item with the validity window of the ordering facility's region."""
+    return _limits(session, facility_id).item(item)
 
 
 def centres_for(session: Session, facility_id: uuid.UUID, modality: str | None = None) -> list[CentreOut]:
@@ -241,6 +255,7 @@ def place_order(session: Session, actor: Actor, body: OrderIn, *, at: datetime |
     ref = patient_ref(session, body.patient)
     _patient_access(session, actor, ref, "write", "ServiceRequest", "diagnostics.order.place")
     code, name, item = _item_for(body)
+    item = _regional(session, facility_id, item) if item else None
     centre_id = _centre_for(session, facility_id, body)
     now = at or utcnow()
     prior = _recognised_prior(session, item, facility_id, ref, now) if item else None
@@ -269,7 +284,8 @@ def place_order(session: Session, actor: Actor, body: OrderIn, *, at: datetime |
         repeat_reason=reason.value if reason else None,
         repeat_note=body.repeat_note if reason else None,
         patient_informed=body.patient_informed if reason else False,
-        prior_report_id=prior.report_id if prior else None,
+        prior_report_id=_report_row_id(session, str(prior.report_id)) if prior else None,
+        prior_ref=str(prior.report_id) if prior else None,
         ordered_at=now,
     )
     session.add(order)
@@ -279,7 +295,8 @@ def place_order(session: Session, actor: Actor, body: OrderIn, *, at: datetime |
                 patient_ref=ref,
                 item_code=item.code,
                 facility_id=facility_id,
-                prior_report_id=prior.report_id,
+                prior_report_id=_report_row_id(session, str(prior.report_id)),
+                prior_ref=str(prior.report_id),
                 outcome="repeated",
                 reason=reason.value,
                 note=body.repeat_note,
@@ -408,12 +425,14 @@ def sign_report(
     """The centre's reader signs the report: the ordering site is notified; a critical value opens an alert."""
     order = _order(session, order_id, lock=True)
     order.state = next_order_state(order.state, "sign", parties(actor, order)).value
+    if order.claimed_by not in (None, actor.username):
+        raise Conflict(f"{order.claimed_by} is reading this study: only they sign it", field="claimed_by")
     now = at or utcnow()
     studies = list(session.scalars(select(DiagnosticStudy).where(DiagnosticStudy.order_id == order.id)))
     measured: dict[str, float] = {}
     for s in studies:
         measured.update(s.measurements)
-    critical_found = rules.critical_values(measured)
+    critical_found = rules.critical_values(measured, _limits(session, order.centre_facility_id).measures)
     critical = body.critical or bool(critical_found)
     item = catalogue.items().get(order.item_code or "")
     recognised = bool(item) and _qualified_until(session, order.centre_facility_id, item, now.date()) is not None  # type: ignore[arg-type]
@@ -433,27 +452,9 @@ def sign_report(
     )
     order.reported_at = now
     session.add(report)
-    session.add(
-        DiagnosticNotification(
-            facility_id=order.ordering_facility_id,
-            kind="report_ready",
-            subject_id=order.id,
-            message=f"{order.item_name}: {body.conclusion}"[:255],
-            created_at=now,
-        )
-    )
+    _notify_site(session, order, "report_ready", f"{order.item_name}: {body.conclusion}", now)
     if critical:
-        message = "; ".join(critical_found) or body.conclusion
-        session.add(
-            CriticalAlert(
-                order_id=order.id,
-                facility_id=order.ordering_facility_id,
-                patient_ref=order.patient_ref,
-                message=f"{order.item_name}: {message}"[:2000],
-                raised_by=actor.username,
-                raised_at=now,
-            )
-        )
+        _raise_alert(session, actor, order, "; ".join(critical_found) or body.conclusion, now)
     session.flush()
     names = _names(session, [order.centre_facility_id])
     _project_order(session, actor, order, [dfhir.to_diagnostic_report(order, report, studies, names)])
@@ -472,6 +473,139 @@ def sign_report(
         payload={"facility": str(order.ordering_facility_id), "critical": critical},
     )
     return report
+
+
+def claim_order(session: Session, actor: Actor, order_id: uuid.UUID | str) -> DiagnosticOrder:
+    """A reader takes a study from the centre's worklist. Atomic: of two readers claiming at once, one gets it and the
+    other a 409 naming who has it (a conditional update, not read-then-write)."""
+    order = _order(session, order_id)
+    next_order_state(order.state, "claim", parties(actor, order))
+    if order.claimed_by == actor.username:
+        return order
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(DiagnosticOrder)
+        .where(
+            DiagnosticOrder.id == order.id,
+            DiagnosticOrder.claimed_by.is_(None),
+            DiagnosticOrder.state.in_(["ordered", "received"]),
+        )
+        .values(claimed_by=actor.username, claimed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(order)
+    if not result.rowcount:
+        raise Conflict(f"{order.claimed_by or 'another reader'} is already reading this study", field="claimed_by")
+    audit.record(
+        session, actor, "diagnostics.order.claim", patient=order.patient_ref, resource=f"ServiceRequest/{order.id}"
+    )
+    return order
+
+
+def release_order(session: Session, actor: Actor, order_id: uuid.UUID | str) -> DiagnosticOrder:
+    """Give a claimed study back to the worklist. A colleague at the centre may release it too (the reader went off
+    shift); the audit row says whose claim it was."""
+    order = _order(session, order_id, lock=True)
+    next_order_state(order.state, "release", parties(actor, order))
+    held_by = order.claimed_by
+    order.claimed_by = order.claimed_at = None
+    audit.record(
+        session,
+        actor,
+        "diagnostics.order.release",
+        patient=order.patient_ref,
+        resource=f"ServiceRequest/{order.id}",
+        detail={"claimed_by": held_by},
+    )
+    return order
+
+
+def amend_report(
+    session: Session, actor: Actor, order_id: uuid.UUID | str, body: AmendIn, *, at: datetime | None = None
+) -> DiagnosticReportRow:
+    """Correct a signed report: a new version with status amended and the reason; the earlier version is kept and
+    shown, and the ordering site is notified again (it may have printed or acted on the earlier one)."""
+    order = _order(session, order_id, lock=True)
+    next_order_state(order.state, "amend", parties(actor, order))
+    report = session.scalar(
+        select(DiagnosticReportRow).where(DiagnosticReportRow.order_id == order.id).with_for_update()
+    )
+    if report is None:  # a reported order always has its report; guard against a hand-edited database
+        raise NotFound(f"no signed report for order {order.id}", field="order_id")
+    now = at or utcnow()
+    session.add(
+        DiagnosticReportVersion(
+            report_id=report.id,
+            version=report.version,
+            findings=report.findings,
+            conclusion=report.conclusion,
+            critical=report.critical,
+            signed_by=report.signed_by,
+            signed_by_name=report.signed_by_name,
+            signed_at=report.signed_at,
+            replaced_at=now,
+        )
+    )
+    studies = list(session.scalars(select(DiagnosticStudy).where(DiagnosticStudy.order_id == order.id)))
+    measured = {k: v for s in studies for k, v in s.measurements.items()}
+    critical_found = rules.critical_values(measured, _limits(session, order.centre_facility_id).measures)
+    newly_critical = (body.critical or bool(critical_found)) and not report.critical
+    report.version += 1
+    report.status = "amended"
+    report.amend_reason = body.reason
+    report.amended_at = now
+    report.findings, report.conclusion = body.findings, body.conclusion
+    report.critical = body.critical or bool(critical_found)
+    report.signed_by, report.signed_by_name, report.signed_at = (
+        actor.username,
+        actor.display_name or actor.username,
+        now,
+    )
+    _notify_site(session, order, "report_amended", f"{order.item_name}: {body.conclusion} ({body.reason})", now)
+    if newly_critical:
+        _raise_alert(session, actor, order, "; ".join(critical_found) or body.conclusion, now)
+    session.flush()
+    names = _names(session, [order.centre_facility_id])
+    _project_order(session, actor, order, [dfhir.to_diagnostic_report(order, report, studies, names)])
+    audit.record(
+        session,
+        actor,
+        "diagnostics.report.amend",
+        patient=order.patient_ref,
+        resource=f"DiagnosticReport/{report.id}",
+        detail={"version": report.version, "reason": body.reason[:200]},
+    )
+    events.emit(
+        session,
+        "diagnostics.report.amended",
+        subject=f"DiagnosticReport/{report.id}",
+        payload={"facility": str(order.ordering_facility_id), "critical": report.critical, "order": str(order.id)},
+    )
+    return report
+
+
+def _notify_site(session: Session, order: DiagnosticOrder, kind: str, message: str, now: datetime) -> None:
+    session.add(
+        DiagnosticNotification(
+            facility_id=order.ordering_facility_id,
+            kind=kind,
+            subject_id=order.id,
+            message=message[:255],
+            created_at=now,
+        )
+    )
+
+
+def _raise_alert(session: Session, actor: Actor, order: DiagnosticOrder, message: str, now: datetime) -> None:
+    session.add(
+        CriticalAlert(
+            order_id=order.id,
+            facility_id=order.ordering_facility_id,
+            patient_ref=order.patient_ref,
+            message=f"{order.item_name}: {message}"[:2000],
+            raised_by=actor.username,
+            raised_at=now,
+        )
+    )
 
 
 def cancel_order(session: Session, actor: Actor, order_id: uuid.UUID | str, reason: str) -> DiagnosticOrder:
@@ -513,7 +647,8 @@ def order_out(
 ) -> OrderOut:
     names = names if names is not None else _names(session, [order.ordering_facility_id, order.centre_facility_id])
     now = now or utcnow()
-    due = rules.due_at(order.received_at, order.modality, order.priority) if order.received_at else None
+    targets = _limits(session, order.centre_facility_id).targets
+    due = rules.due_at(order.received_at, order.modality, order.priority, targets) if order.received_at else None
     studies: list[StudyOut] = []
     report = None
     if detail:
@@ -522,7 +657,16 @@ def order_out(
         )
         studies = [StudyOut.model_validate(s, from_attributes=True) for s in rows]
         rep = session.scalar(select(DiagnosticReportRow).where(DiagnosticReportRow.order_id == order.id))
-        report = ReportOut.model_validate(rep, from_attributes=True) if rep else None
+        if rep is not None:
+            report = ReportOut.model_validate(rep, from_attributes=True)
+            report.earlier = [
+                ReportVersionOut.model_validate(v, from_attributes=True)
+                for v in session.scalars(
+                    select(DiagnosticReportVersion)
+                    .where(DiagnosticReportVersion.report_id == rep.id)
+                    .order_by(DiagnosticReportVersion.version.desc())
+                )
+            ]
     return OrderOut(
         id=order.id,
         patient_ref=order.patient_ref,
@@ -542,14 +686,27 @@ def order_out(
         received_at=order.received_at,
         reported_at=order.reported_at,
         due_at=due,
-        overdue=rules.is_overdue(order.received_at, order.reported_at, order.modality, order.priority, now)
+        overdue=rules.is_overdue(order.received_at, order.reported_at, order.modality, order.priority, now, targets)
         and order.state == "received",
         repeat_reason=order.repeat_reason,
         patient_informed=order.patient_informed,
+        claimed_by=order.claimed_by,
+        claimed_at=order.claimed_at,
         studies=studies,
         report=report,
-        actions=order_actions(order.state, parties(actor, order)),
+        actions=_order_actions(actor, order),
     )
+
+
+def _order_actions(actor: Actor, order: DiagnosticOrder) -> list[str]:
+    """What this person may do now: the state table, narrowed by who holds the study."""
+    if order.claimed_by is None:
+        hidden = {"release"}
+    elif order.claimed_by == actor.username:
+        hidden = {"claim"}
+    else:
+        hidden = {"claim", "sign"}
+    return [a for a in order_actions(order.state, parties(actor, order)) if a not in hidden]
 
 
 def get_order(session: Session, actor: Actor, order_id: uuid.UUID | str) -> OrderOut:
@@ -599,6 +756,7 @@ def sent_orders(session: Session, actor: Actor, *, limit: int = 100) -> list[Ord
 def overdue(session: Session, actor: Actor, *, now: datetime | None = None) -> list[OrderOut]:
     facility_id = _clinician(actor, "read a centre's overdue list")
     now = now or utcnow()
+    targets = _limits(session, facility_id).targets
     orders = [
         o
         for o in session.scalars(
@@ -606,9 +764,9 @@ def overdue(session: Session, actor: Actor, *, now: datetime | None = None) -> l
                 DiagnosticOrder.centre_facility_id == facility_id, DiagnosticOrder.state == "received"
             )
         )
-        if rules.is_overdue(o.received_at, o.reported_at, o.modality, o.priority, now)
+        if rules.is_overdue(o.received_at, o.reported_at, o.modality, o.priority, now, targets)
     ]
-    orders.sort(key=lambda o: rules.due_at(o.received_at, o.modality, o.priority))  # type: ignore[arg-type]
+    orders.sort(key=lambda o: rules.due_at(o.received_at, o.modality, o.priority, targets))  # type: ignore[arg-type]
     return _outs(session, actor, orders, "diagnostics.overdue.read")
 
 
@@ -669,6 +827,7 @@ def turnaround(
     names = _names(session, [c for c, _ in groups])
     out = []
     for (cid, modality), orders in groups.items():
+        targets = _limits(session, cid).targets
         done = [o for o in orders if o.reported_at]
         out.append(
             TurnaroundRow(
@@ -677,7 +836,9 @@ def turnaround(
                 modality=modality,
                 reports=len(done),
                 open=len(orders) - len(done),
-                overdue=sum(rules.is_overdue(o.received_at, o.reported_at, modality, o.priority, now) for o in orders),
+                overdue=sum(
+                    rules.is_overdue(o.received_at, o.reported_at, modality, o.priority, now, targets) for o in orders
+                ),
                 to_receive=rules.turnaround(o.received_at - o.ordered_at for o in orders if o.received_at),
                 to_read=rules.turnaround(o.reported_at - o.received_at for o in done if o.received_at),  # type: ignore[operator]
                 total=rules.turnaround(o.reported_at - o.ordered_at for o in done),  # type: ignore[operator]
@@ -776,7 +937,8 @@ def print_view(session: Session, actor: Actor, order_id: uuid.UUID | str) -> Pri
     rows = []
     for code, value in sorted(measured.items()):
         m = rules.MEASURES[code]
-        rows.append((m.display, value, m.unit, bool(rules.critical_values({code: value}))))
+        critical = rules.critical_values({code: value}, _limits(session, order.centre_facility_id).measures)
+        rows.append((m.display, value, m.unit, bool(critical)))
     return PrintView(
         order=out,
         patient={
@@ -796,37 +958,119 @@ def print_view(session: Session, actor: Actor, order_id: uuid.UUID | str) -> Pri
 # Mutual recognition
 
 
-def _priors(session: Session, refs: Sequence[str], item_code: str) -> list[tuple[DiagnosticReportRow, DiagnosticOrder]]:
-    return list(
-        session.execute(
-            select(DiagnosticReportRow, DiagnosticOrder)
-            .join(DiagnosticOrder, DiagnosticOrder.id == DiagnosticReportRow.order_id)
-            .where(DiagnosticReportRow.patient_ref.in_(refs), DiagnosticReportRow.item_code == item_code)
-            .order_by(DiagnosticReportRow.signed_at.desc())
-            .limit(20)
-        ).all()
-    )
+# Statuses of a result one may rely on (a preliminary or cancelled one is not a result to recognise).
+USABLE_STATUSES = ("final", "amended", "corrected")
+
+
+@dataclass(frozen=True)
+class SharedResult:
+    """A result of the shared record that may be recognised: a report signed here, or a DiagnosticReport or
+    Observation that a hospital system sent through /fhir or `yilian fhir import`."""
+
+    ref: str  # "DiagnosticReport/<id>" or "Observation/<id>"
+    resource: dict[str, Any]
+    at: datetime
+    facility_id: uuid.UUID
+
+
+def _result_time(res: dict[str, Any]) -> datetime | None:
+    """When the test was done: effective time first (the validity window counts from the test), else issued."""
+    period = res.get("effectivePeriod") or {}
+    for raw in (res.get("effectiveDateTime"), res.get("effectiveInstant"), period.get("start"), res.get("issued")):
+        if raw:
+            try:
+                dt = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if dt.tzinfo is None:  # a date without a zone: read it in the region's time, as the hospital wrote it
+                from zoneinfo import ZoneInfo
+
+                from yilian.config import get_settings
+
+                dt = dt.replace(tzinfo=ZoneInfo(get_settings().timezone))
+            return dt
+    return None
+
+
+def _performing_facility(session: Session, res: dict[str, Any], cache: dict[str, uuid.UUID | None]) -> uuid.UUID | None:
+    """The registry facility that produced a result: performer Organization/<facility id>, an Organization carrying
+    the registry's facility code, or a logical reference by that code. None when it is not a facility we know (its
+    quality control cannot be checked, so the result is not recognised)."""
+    for performer in res.get("performer") or []:
+        ident = performer.get("identifier") or {}
+        ref = str(performer.get("reference") or "")
+        key = ref or f"{ident.get('system')}|{ident.get('value')}"
+        if key not in cache:
+            cache[key] = _facility_of_performer(session, ref, ident)
+        if cache[key] is not None:
+            return cache[key]
+    return None
+
+
+def _facility_of_performer(session: Session, ref: str, ident: dict[str, Any]) -> uuid.UUID | None:
+    code = ident.get("value") if ident.get("system") == FACILITY_CODE else None
+    if ref.startswith("Organization/"):
+        org_id = ref.removeprefix("Organization/")
+        try:
+            return network.resolve_facility_id(session, uuid.UUID(org_id))
+        except (ValueError, NotFound):
+            pass
+        try:
+            org = store.read(session, "Organization", org_id)
+        except YilianError:
+            return None
+        code = next((i.get("value") for i in org.get("identifier") or [] if i.get("system") == FACILITY_CODE), None)
+    if not code:
+        return None
+    try:
+        return network.resolve_facility_id(session, str(code))
+    except NotFound:
+        return None
+
+
+def shared_results(session: Session, refs: Sequence[str], item: rules.RecognisedItem) -> list[SharedResult]:
+    """Final results of this item for these Patient records in the shared record (FHIR store), newest first: matched
+    by the catalogue's LOINC code or its local code, whoever wrote them."""
+    codes = [f"{dfhir.ITEM_SYSTEM}|{item.code}"] + ([f"{dfhir.LOINC}|{item.loinc}"] if item.loinc else [])
+    params = [
+        ("subject", ",".join(refs)),
+        ("code", ",".join(codes)),
+        ("status", ",".join(USABLE_STATUSES)),
+        ("_sort", "-date"),
+        ("_count", "50"),
+        ("_total", "none"),
+    ]
+    cache: dict[str, uuid.UUID | None] = {}
+    out = []
+    # Reports before observations: a report and its own observations have the same time, and the report is what a
+    # doctor wants to see (max() keeps the first of equals).
+    for res_type in ("DiagnosticReport", "Observation"):
+        for res in store.search(session, res_type, params).resources:
+            at = _result_time(res)
+            fid = _performing_facility(session, res, cache)
+            if at is not None and fid is not None:
+                out.append(SharedResult(f"{res_type}/{res['id']}", res, at, fid))
+    return out
 
 
 def _recognised_prior(
     session: Session, item: rules.RecognisedItem, facility_id: uuid.UUID, ref: str, now: datetime
 ) -> PriorResult | None:
-    rows = _priors(session, person_refs(session, ref), item.code)
-    if not rows:
+    found = shared_results(session, person_refs(session, ref), item)
+    if not found:
         return None
     places: dict[uuid.UUID, PlaceFacts] = {}
     priors = []
-    for report, _ in rows:
-        fid = report.performer_facility_id
-        if fid not in places:
-            places[fid] = _place(session, fid)
+    for r in found:
+        if r.facility_id not in places:
+            places[r.facility_id] = _place(session, r.facility_id)
         priors.append(
             PriorResult(
-                report_id=report.id,
+                report_id=r.ref,
                 item_code=item.code,
-                reported_at=report.signed_at,
-                performed_by=places[fid],
-                qualified_until=_qualified_until(session, fid, item, report.signed_at.date()),
+                reported_at=r.at,
+                performed_by=places[r.facility_id],
+                qualified_until=_qualified_until(session, r.facility_id, item, r.at.date()),
             )
         )
     return rules.recognised_result(item, _place(session, facility_id), priors, now)
@@ -838,19 +1082,61 @@ def _prior_text(session: Session, prior: PriorResult, item: rules.RecognisedItem
     return f"{name}, {prior.reported_at.date().isoformat()}, valid until {until.date().isoformat()}"
 
 
+def _result_summary(res: dict[str, Any]) -> str:
+    """What the earlier result said, in one line: a report's conclusion, or an observation's value."""
+    if res.get("conclusion"):
+        return str(res["conclusion"])
+    if "valueQuantity" in res:
+        q = res["valueQuantity"]
+        value = q.get("value")
+        shown = f"{value:g}" if isinstance(value, int | float) else str(value)
+        return f"{shown} {q.get('unit') or q.get('code') or ''}".strip()
+    for key in ("valueString", "valueInteger", "valueBoolean"):
+        if key in res:
+            return str(res[key])
+    if "valueCodeableConcept" in res:
+        concept = res["valueCodeableConcept"]
+        return str(concept.get("text") or next((c.get("display") for c in concept.get("coding") or []), ""))
+    return ""
+
+
 def _prior_out(session: Session, prior: PriorResult, item: rules.RecognisedItem) -> PriorOut:
-    report = session.get(DiagnosticReportRow, prior.report_id)
-    assert report is not None
+    ref = str(prior.report_id)
+    res_type, _, res_id = ref.partition("/")
+    res = store.read(session, res_type, res_id)
+    order_id = None
+    for based in res.get("basedOn") or []:
+        target = str(based.get("reference", ""))
+        if target.startswith("ServiceRequest/"):
+            try:
+                candidate = uuid.UUID(target.removeprefix("ServiceRequest/"))
+            except ValueError:
+                continue
+            if session.get(DiagnosticOrder, candidate) is not None:
+                order_id = candidate
     return PriorOut(
-        report_id=report.id,
-        order_id=report.order_id,
+        ref=ref,
+        report_id=_report_row_id(session, ref),
+        order_id=order_id,
         item_code=item.code,
         item_name=item.name,
-        conclusion=report.conclusion,
-        performed_by=network.get_facility(session, report.performer_facility_id).name,
-        reported_at=report.signed_at,
-        valid_until=rules.valid_until(item, report.signed_at),
+        conclusion=_result_summary(res),
+        performed_by=network.get_facility(session, prior.performed_by.facility_id).name,  # type: ignore[arg-type]
+        reported_at=prior.reported_at,
+        valid_until=rules.valid_until(item, prior.reported_at),
     )
+
+
+def _report_row_id(session: Session, ref: str) -> uuid.UUID | None:
+    """The diagnostic_report row behind a reference, when the result was signed here (kept for the foreign key)."""
+    res_type, _, res_id = ref.partition("/")
+    if res_type != "DiagnosticReport":
+        return None
+    try:
+        rid = uuid.UUID(res_id)
+    except ValueError:
+        return None
+    return rid if session.get(DiagnosticReportRow, rid) is not None else None
 
 
 def check_recognition(session: Session, actor: Actor, patient: str, item_code: str) -> RecognitionCheckOut:
@@ -859,6 +1145,7 @@ def check_recognition(session: Session, actor: Actor, patient: str, item_code: s
     ref = patient_ref(session, patient)
     _patient_access(session, actor, ref, "read", "DiagnosticReport", "diagnostics.recognition.check")
     item = catalogue.items().get(item_code)
+    item = _regional(session, facility_id, item) if item else None
     reasons = {r.value: label for r, label in rules.REASON_LABELS.items()}
     if item is None:
         return RecognitionCheckOut(recognised_item=False, prior=None, reasons=reasons)
@@ -873,7 +1160,7 @@ def reuse_result(session: Session, actor: Actor, patient: str, item_code: str) -
     facility_id = _clinician(actor, "reuse a recognised result")
     ref = patient_ref(session, patient)
     _patient_access(session, actor, ref, "read", "DiagnosticReport", "diagnostics.recognition.reuse")
-    item = catalogue.get(item_code)
+    item = _regional(session, facility_id, catalogue.get(item_code))
     prior = _recognised_prior(session, item, facility_id, ref, utcnow())
     if prior is None:
         raise NotFound(f"no valid recognised result of {item.name} for this patient", field="item_code")
@@ -882,7 +1169,8 @@ def reuse_result(session: Session, actor: Actor, patient: str, item_code: str) -
             patient_ref=ref,
             item_code=item.code,
             facility_id=facility_id,
-            prior_report_id=prior.report_id,
+            prior_report_id=_report_row_id(session, str(prior.report_id)),
+            prior_ref=str(prior.report_id),
             outcome="reused",
             price_fen=item.price_fen,
             decided_by=actor.username,
@@ -991,6 +1279,7 @@ def recognition_report(session: Session, *, since: datetime) -> RecognitionRepor
             "note": r.note,
             "decided_at": r.decided_at,
             "patient_informed": r.patient_informed,
+            "prior_ref": r.prior_ref or (f"DiagnosticReport/{r.prior_report_id}" if r.prior_report_id else None),
         }
         for r in sorted(repeated, key=lambda r: r.decided_at, reverse=True)[:20]
     ]

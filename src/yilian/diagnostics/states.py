@@ -7,8 +7,11 @@ that ordered it, or the centre that reads it. Everything not listed is illegal.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 from yilian.errors import Conflict, Forbidden
+
+S = TypeVar("S", bound=StrEnum)
 
 
 class OrderState(StrEnum):
@@ -29,6 +32,13 @@ ORDER_TRANSITIONS: dict[tuple[OrderState, str], tuple[OrderState, frozenset[Part
     # A second file (another view, a corrected tracing) may be added until the report is signed.
     (OrderState.RECEIVED, "receive"): (OrderState.RECEIVED, frozenset({Party.ORDERING_SITE, Party.CENTRE})),
     (OrderState.RECEIVED, "sign"): (OrderState.REPORTED, frozenset({Party.CENTRE})),
+    # A reader takes an item from the centre's worklist (or gives it back) so that two never read the same study.
+    (OrderState.ORDERED, "claim"): (OrderState.ORDERED, frozenset({Party.CENTRE})),
+    (OrderState.RECEIVED, "claim"): (OrderState.RECEIVED, frozenset({Party.CENTRE})),
+    (OrderState.ORDERED, "release"): (OrderState.ORDERED, frozenset({Party.CENTRE})),
+    (OrderState.RECEIVED, "release"): (OrderState.RECEIVED, frozenset({Party.CENTRE})),
+    # A signed report is corrected by a new version (status amended); the earlier one is kept.
+    (OrderState.REPORTED, "amend"): (OrderState.REPORTED, frozenset({Party.CENTRE})),
     (OrderState.ORDERED, "cancel"): (OrderState.CANCELLED, frozenset({Party.ORDERING_SITE, Party.CENTRE})),
     (OrderState.RECEIVED, "cancel"): (OrderState.CANCELLED, frozenset({Party.ORDERING_SITE, Party.CENTRE})),
 }
@@ -50,27 +60,26 @@ CONSULT_TRANSITIONS: dict[tuple[ConsultState, str], tuple[ConsultState, frozense
 }
 
 
-def next_order_state(state: str, action: str, parties: frozenset[Party]) -> OrderState:
-    """The state after `action`, or Conflict (not allowed in this state) / Forbidden (not your side of the order)."""
-    entry = ORDER_TRANSITIONS.get((OrderState(state), action))
+def _next(
+    table: dict[tuple[S, str], tuple[S, frozenset[Party]]], kind: str, state: S, action: str, parties: frozenset[Party]
+) -> S:
+    entry = table.get((state, action))
     if entry is None:
-        raise Conflict(f"an order that is {state} cannot be {_past(action)}", field="state")
+        raise Conflict(f"{kind} that is {state} cannot be {_past(action)}", field="state")
     target, allowed = entry
     if not parties & allowed:
-        raise Forbidden(f"only the {' or '.join(sorted(p.replace('_', ' ') for p in allowed))} may {action} this order")
+        sides = " or ".join(sorted(p.replace("_", " ") for p in allowed))
+        raise Forbidden(f"only the {sides} may {action} this {kind.split()[-1]}")
     return target
+
+
+def next_order_state(state: str, action: str, parties: frozenset[Party]) -> OrderState:
+    """The state after `action`, or Conflict (not allowed in this state) / Forbidden (not your side of the order)."""
+    return _next(ORDER_TRANSITIONS, "an order", OrderState(state), action, parties)
 
 
 def next_consult_state(state: str, action: str, parties: frozenset[Party]) -> ConsultState:
-    entry = CONSULT_TRANSITIONS.get((ConsultState(state), action))
-    if entry is None:
-        raise Conflict(f"a consultation that is {state} cannot be {_past(action)}", field="state")
-    target, allowed = entry
-    if not parties & allowed:
-        raise Forbidden(
-            f"only the {' or '.join(sorted(p.replace('_', ' ') for p in allowed))} may {action} this consultation"
-        )
-    return target
+    return _next(CONSULT_TRANSITIONS, "a consultation", ConsultState(state), action, parties)
 
 
 def order_actions(state: str, parties: frozenset[Party]) -> list[str]:
@@ -88,4 +97,7 @@ def _past(action: str) -> str:
         "cancel": "cancelled",
         "schedule": "scheduled",
         "answer": "answered",
+        "claim": "claimed",
+        "release": "released",
+        "amend": "amended",
     }.get(action, action)
