@@ -216,3 +216,53 @@ def test_a_patient_who_leaves_the_waitlist_is_skipped_when_a_number_frees(site) 
         appointments, waiting = clinics.day_list(s, site.clinic_id, site.day, actor=SYSTEM)
     assert {a.patient_name for a in appointments if a.status == "booked"} == {"赵大妈", "患者1", "患者2"}
     assert [(w.patient_name, w.status) for w in waiting] == [("王大爷", "withdrawn"), ("赵大妈", "promoted")]
+
+
+def test_the_same_patient_pressing_book_many_times_at_once_gets_one_number(http, site, live_server) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work() as s:
+        clinic = clinics.create_clinic(
+            s,
+            ClinicIn(practitioner_id=site.li, facility="LXZY", daily_quota=30, release_time="00:00", days=[site.day]),
+        )
+        clinic_id = str(clinic.id)
+
+    def attempt(_: int) -> int:
+        with httpx.Client(base_url=live_server.url, timeout=60) as c:
+            return c.post(
+                f"/api/v1/outreach/clinics/{clinic_id}/bookings",
+                json={"day": str(site.day), "patient": {"name": "心急的王先生", "phone": phone(555)}},
+                headers=site.auth("township"),
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(attempt, range(30)))
+
+    assert sorted(statuses) == [201] + [409] * 29, statuses
+    with read_session() as s:
+        held = s.scalars(
+            select(Appointment.status).where(Appointment.clinic_id == clinic.id, Appointment.phone == phone(555))
+        ).all()
+        busy = s.scalar(select(func.count(Slot.id)).where(Slot.clinic_id == clinic.id, Slot.status == "busy"))
+    assert held == ["booked"] and busy == 1, "no second number, and no number left taken by a refused request"
+
+
+def test_the_same_patient_joins_a_full_days_waitlist_once_even_at_once(http, site, live_server) -> None:  # type: ignore[no-untyped-def]
+    for i in range(3):  # the day's three numbers are gone
+        assert book(http, site, f"患者{i}", i).status_code == 201
+
+    def attempt(_: int) -> int:
+        with httpx.Client(base_url=live_server.url, timeout=60) as c:
+            return c.post(
+                f"/api/v1/outreach/clinics/{site.clinic_id}/bookings",
+                json={"day": str(site.day), "patient": {"name": "王大爷", "phone": phone(556)}},
+                headers=site.auth("township"),
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(attempt, range(20)))
+
+    assert sorted(statuses) == [202] + [409] * 19, statuses
+    day = http.get(f"/api/v1/outreach/clinics/{site.clinic_id}", headers=site.auth("desk")).json()["days"][0]
+    assert day["waiting"] == 1
+    booked_again = book(http, site, "王大爷", 556)
+    assert booked_again.status_code == 409 and "already on the waitlist" in booked_again.json()["message"]

@@ -22,4 +22,6 @@ def test_the_command_line_lists_programmes_solves_a_month_and_shows_days_on_site
     verdict = json.loads(solved.stdout.strip().splitlines()[-1])
     assert verdict["feasible"] and verdict["violations"] == 0 and verdict["entries"] > 0
     assert compliance.exit_code == 0 and "张三" in compliance.stdout
-    assert "1 alert(s) queued" in compliance.output  # no check-in at all last week
+    assert "1 new alert(s) queued" in compliance.output  # no check-in at all last week
+    again = runner.invoke(cli.app, ["compliance", site.programme_id, "--alert"])
+    assert "0 new alert(s) queued" in again.output, "an expert-week is alerted once"

@@ -204,12 +204,17 @@ def build_site(quota: int = 3, horizon_days: int = 7) -> Site:
             "official": ("commission_official", None, "3702"),
             "desk": ("county_doctor", fac["LXRM"], None),
             "tcm": ("county_doctor", fac["LXZY"], None),
+            # 张三's own account at the home hospital, a colleague there, and a coordinator outside the programme
+            "expert": ("specialist", fac["QDSL"], None),
+            "colleague": ("specialist", fac["QDSL"], None),
+            "far_coord": ("referral_coordinator", fac["LXWS"], None),
         }
+        names = {"expert": "张三（心内科）", "colleague": "王医生"}
         # Users with no usable password (the tests use tokens): hashing five passwords would take seconds.
         s.add_all(
             User(
                 username=username,
-                display_name=username,
+                display_name=names.get(username, username),
                 role=role,
                 facility_id=uuid.UUID(facility_id) if facility_id else None,
                 division_code=division,

@@ -18,9 +18,23 @@ def install() -> None:
 
 
 def mount(app: Any) -> None:
-    """Mount the JSON API (/api/v1/outreach), the staff pages (/outreach) and the public booking page (/book)."""
-    from yilian.outreach import api, pages
+    """Mount the JSON API (/api/v1/outreach), the staff pages (/outreach) and the public booking page (/book), and
+    run the attendance-alert job for as long as the app runs."""
+    from contextlib import asynccontextmanager
+
+    from yilian.outreach import api, jobs, pages
 
     install()
     app.include_router(api.router)
     app.include_router(pages.router)
+
+    # The app's own lifespan (migration check) stays as it is; the job is started inside it and stopped before it
+    # ends, so outreach needs no change in app.py.
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi_app: Any) -> Any:
+        async with inner(asgi_app) as state, jobs.alert_job():
+            yield state
+
+    app.router.lifespan_context = lifespan

@@ -7,11 +7,12 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from yilian.db import read_session, unit_of_work
-from yilian.errors import Forbidden
+from yilian.errors import Forbidden, Invalid
 from yilian.outreach import clinics, service, visits
 from yilian.outreach.schemas import (
     ActivityIn,
@@ -25,6 +26,7 @@ from yilian.outreach.schemas import (
     ClinicDaysIn,
     ClinicIn,
     ClinicOut,
+    ComplianceAlertOut,
     DemandIn,
     ExtraIn,
     ImpactOut,
@@ -41,6 +43,7 @@ from yilian.outreach.schemas import (
 from yilian.security.actor import Actor
 from yilian.security.roles import Role
 from yilian.web.auth import current_actor
+from yilian.web.i18n import translator
 
 router = APIRouter(prefix="/api/v1/outreach", tags=["outreach"])
 CurrentActor = Annotated[Actor, Depends(current_actor)]
@@ -163,6 +166,13 @@ def get_compliance(
         return visits.compliance(session, programme_id, first, last)
 
 
+@router.get("/programmes/{programme_id}/alerts", response_model=list[ComplianceAlertOut])
+def get_alerts(programme_id: str, actor: CurrentActor) -> list[ComplianceAlertOut]:
+    """Attendance alerts raised for the programme (once per expert and week, by the server's job or cron)."""
+    with read_session() as session:
+        return visits.list_alerts(session, programme_id)
+
+
 # -- clinics and booking -----------------------------------------------------------------------------------------------
 
 
@@ -254,11 +264,39 @@ class PublicBookingIn(BaseModel):
     code: str = Field(min_length=4, max_length=8)
 
 
-@router.post("/public/codes", status_code=202)
-def post_code(body: CodeIn) -> dict[str, Any]:
-    """Send a verification code to a phone (through the configured SMS gateway)."""
-    with unit_of_work() as session:
-        clinics.send_code(session, body.phone)
+def client_ip(request: Request) -> str | None:
+    """The address a public request came from (the proxy's, unless uvicorn is told to trust X-Forwarded-For)."""
+    return request.client.host if request.client else None
+
+
+def too_many(request: Request, exc: clinics.TooManyRequests) -> JSONResponse:
+    """429 in the caller's language, with Retry-After (seconds) as the header and in the body."""
+    _ = translator(getattr(request.state, "lang", "zh"))
+    return JSONResponse(
+        {
+            "error": exc.code,
+            "message": _(exc.message, **exc.details),
+            "field": exc.field,
+            "retry_after": exc.retry_after,
+        },
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+@router.post(
+    "/public/codes",
+    status_code=202,
+    responses={429: {"description": "Too many codes from this address or for this phone; see Retry-After"}},
+)
+def post_code(body: CodeIn, request: Request) -> Any:
+    """Send a verification code to a phone (through the configured SMS gateway). Limited per address and per phone
+    each hour, and refused while the phone is locked after too many wrong codes: 429 with Retry-After."""
+    try:
+        with unit_of_work() as session:
+            clinics.send_code(session, body.phone, client_ip=client_ip(request))
+    except clinics.TooManyRequests as exc:
+        return too_many(request, exc)
     return {"sent": True}
 
 
@@ -269,15 +307,21 @@ def get_public_clinics() -> list[ClinicOut]:
         return clinics.list_clinics(session, upcoming_only=True)
 
 
-@router.post("/public/clinics/{clinic_id}/bookings", response_model=BookingOut, status_code=201)
-def post_public_booking(clinic_id: str, body: PublicBookingIn, response: Response) -> BookingOut:
-    """A patient books for themself with their phone's verification code; 202 when put on the waitlist."""
+@router.post(
+    "/public/clinics/{clinic_id}/bookings",
+    response_model=BookingOut,
+    status_code=201,
+    responses={429: {"description": "The phone is locked after too many wrong codes; see Retry-After"}},
+)
+def post_public_booking(clinic_id: str, body: PublicBookingIn, request: Request, response: Response) -> Any:
+    """A patient books for themself with their phone's verification code; 202 when put on the waitlist. Each wrong
+    code counts: after 5 the code is void, after 10 in an hour the phone is locked (429)."""
     if not body.patient.phone:
-        from yilian.errors import Invalid
-
         raise Invalid("the phone the code was sent to is needed", field="patient.phone")
-    with unit_of_work() as session:
-        clinics.check_code(session, body.patient.phone, body.code)
+    try:
+        clinics.verify_code(body.patient.phone, body.code)
+    except clinics.TooManyRequests as exc:
+        return too_many(request, exc)
     with unit_of_work() as session:
         out = clinics.book(session, clinic_id, body.day, body.patient, channel="public", actor=clinics.PUBLIC)
     if out.status == "waitlisted":

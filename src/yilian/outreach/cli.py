@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from yilian.db import read_session, unit_of_work
-from yilian.outreach import clinics, demo, service, visits
+from yilian.outreach import clinics, demo, jobs, service, visits
 from yilian.outreach.rostering import SolverOptions
 
 app = typer.Typer(no_args_is_help=True, help="Expert outreach: programmes, clinics, rosters, compliance.")
@@ -81,4 +81,18 @@ def compliance_command(
         table.add_row(row.practitioner_name, row.facility_name, f"≥{row.min_days_per_week}/wk", *cells)
     out.print(table)
     if alert:
-        err.print(f"{queued} alert(s) queued")
+        err.print(f"{queued} new alert(s) queued (an expert-week already alerted is not alerted again)")
+
+
+@app.command("alerts")
+def alerts_command(
+    today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Raise the attendance alerts of every programme for the last finished weeks, once per expert-week: for cron
+    (`0 * * * * yilian outreach alerts`) where the server's own job is off (YILIAN_OUTREACH_ALERT_INTERVAL_MINUTES=0).
+    Prints {"new_alerts": N} as JSON."""
+    try:
+        day = date.fromisoformat(today) if today else None
+    except ValueError:
+        raise typer.BadParameter(f"{today!r} is not YYYY-MM-DD", param_hint="--today") from None
+    typer.echo(json.dumps({"new_alerts": jobs.raise_alerts_once(day)}))

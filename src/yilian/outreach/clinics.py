@@ -10,6 +10,7 @@ free number or, when none is left, the waitlist or a 409. Services take a sessio
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -19,16 +20,26 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from yilian.db import utcnow
-from yilian.errors import Conflict, Forbidden, Invalid, NotFound
+from yilian.db import unit_of_work, utcnow
+from yilian.errors import Conflict, Forbidden, Invalid, NotFound, YilianError
 from yilian.events import service as outbox
 from yilian.fhir import store
 from yilian.network import service as network
 from yilian.outreach import fhir as outreach_fhir
 from yilian.outreach import rules, sms
-from yilian.outreach.models import Appointment, Clinic, ClinicDay, Posting, Slot, Verification, WaitlistEntry
+from yilian.outreach.models import (
+    Appointment,
+    Clinic,
+    ClinicDay,
+    Posting,
+    Programme,
+    Slot,
+    Verification,
+    WaitlistEntry,
+)
 from yilian.outreach.schemas import (
     AppointmentOut,
     BookingOut,
@@ -39,6 +50,8 @@ from yilian.outreach.schemas import (
     Recurrence,
     WaitlistOut,
 )
+from yilian.outreach.service import parse_id as _uuid
+from yilian.outreach.settings import outreach_settings
 from yilian.security import audit
 from yilian.security.actor import SYSTEM, Actor
 from yilian.security.roles import CLINICAL_ROLES, Role
@@ -50,18 +63,20 @@ RESIDENT_ID_SYSTEM = "urn:yilian:sid:cn-resident-id"
 BOOKING_ROLES = frozenset(CLINICAL_ROLES | {Role.CONSORTIUM_ADMIN, Role.SYSTEM_ADMIN})
 # The patient on the public page: no account and no role with any permission; audited as "public".
 PUBLIC = Actor(user_id=None, username="public", role=cast(Role, "patient"), display_name="patient (public page)")
-CODE_MINUTES = 10
-CODE_ATTEMPTS = 5
-CODES_PER_HOUR = 5
+# Who plans for a programme: coordinators and consortium administrators (at one of its hospitals).
+COORDINATOR_ROLES = frozenset({Role.REFERRAL_COORDINATOR, Role.CONSORTIUM_ADMIN})
 
 
-def _uuid(value: uuid.UUID | str, field: str, what: str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"no {what} with id {value}", field=field) from None
+class TooManyRequests(YilianError):
+    """429: the caller asked too often; `retry_after` (seconds) goes out as the Retry-After header. The message is
+    an English msgid with a {minutes} placeholder, translated for the caller at the edge."""
+
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, *, field: str, retry_after: float):
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(message, field=field, details={"retry_after": seconds, "minutes": math.ceil(seconds / 60)})
+        self.retry_after = seconds
 
 
 def local_now(now: datetime | None = None) -> datetime:
@@ -217,23 +232,46 @@ def add_extra(session: Session, clinic_id: uuid.UUID | str, day: date, count: in
     return promoted
 
 
-def _require_clinic_staff(session: Session, actor: Actor, clinic: Clinic) -> None:
-    """Changing a clinic (extra numbers, cancelling for a patient, reading the day's list) is for the clinic's own
-    facility, its consortium's administrators, the expert, coordinators and the system administrator."""
-    if actor.role in (Role.SYSTEM_ADMIN, Role.REFERRAL_COORDINATOR):
-        return
-    if actor.facility_id == clinic.facility_id:
-        return
+def is_the_expert(session: Session, actor: Actor, practitioner_id: uuid.UUID) -> bool:
+    """Whether the caller is the expert: a specialist account at the expert's home hospital bearing the expert's
+    name (accounts are not linked to registry practitioners, so the name at the home hospital is the link)."""
+    if actor.role != Role.SPECIALIST or actor.facility_id is None or not actor.display_name:
+        return False
+    expert = network.get_practitioner(session, practitioner_id)
+    return expert.home_facility_id == actor.facility_id and actor.display_name.startswith(expert.name)
+
+
+def in_clinic_scope(session: Session, actor: Actor, clinic: Clinic) -> bool:
+    """Who sees a clinic's patients and runs its desk: staff of the clinic's hospital, the expert, and the
+    coordinators of its programme (coordinators and consortium administrators at the programme's sending or
+    receiving hospitals, or administrators of a consortium the clinic's hospital belongs to); the system
+    administrator. Everyone else in the network sees the clinic's free numbers only."""
+    if actor.role == Role.SYSTEM_ADMIN:
+        return True
+    if actor.facility_id is not None and actor.facility_id == clinic.facility_id:
+        return True
+    if is_the_expert(session, actor, clinic.practitioner_id):
+        return True
+    if actor.role not in COORDINATOR_ROLES:
+        return False
+    programme = session.get(Programme, clinic.programme_id) if clinic.programme_id else None
+    if programme is not None and actor.facility_id is not None:
+        hospitals = {str(programme.sending_facility_id), *programme.receiving_facility_ids}
+        if str(actor.facility_id) in hospitals:
+            return True
     if actor.role == Role.CONSORTIUM_ADMIN and actor.consortium_ids:
         clinic_consortia = {c.id for c in network.consortia_of_facility(session, clinic.facility_id)}
-        if clinic_consortia & set(actor.consortium_ids):
-            return
-    if actor.username and actor.role == Role.SPECIALIST and actor.facility_id is not None:
-        # the expert's own clinic: posted here from the home hospital
-        home = network.get_practitioner(session, clinic.practitioner_id).home_facility_id
-        if home == actor.facility_id:
-            return
-    raise Forbidden("only the clinic's hospital, its consortium and coordinators may do this")
+        return bool(clinic_consortia & set(actor.consortium_ids))
+    return False
+
+
+def _require_clinic_staff(session: Session, actor: Actor, clinic: Clinic) -> None:
+    if not in_clinic_scope(session, actor, clinic):
+        raise Forbidden(
+            "only the clinic's hospital, the expert and the programme's coordinators may see or change this clinic's "
+            "patients",
+            field="clinic",
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -246,6 +284,30 @@ class Identity:
     id_card: str | None
     phone: str | None
     patient_ref: str | None
+
+    @property
+    def key(self) -> str:
+        """One number (and one waitlist place) per patient per day is keyed on this: the record, else the ID card,
+        else the phone. A card that matched a record is keyed on the record, so both ways of booking meet."""
+        if self.patient_ref:
+            return f"ref:{self.patient_ref}"
+        if self.id_card:
+            return f"id:{self.id_card}"
+        return f"tel:{self.phone}"
+
+    @property
+    def audit_ref(self) -> str | None:
+        return f"Patient/{self.patient_ref}" if self.patient_ref else None
+
+    def columns(self) -> dict[str, str | None]:
+        """The patient's columns of an Appointment or a WaitlistEntry."""
+        return {
+            "patient_name": self.name,
+            "patient_ref": self.patient_ref,
+            "id_card": self.id_card,
+            "phone": self.phone,
+            "patient_key": self.key,
+        }
 
 
 def _identity(session: Session, patient: PatientIn) -> Identity:
@@ -266,22 +328,33 @@ def _identity(session: Session, patient: PatientIn) -> Identity:
     return Identity(patient.name.strip(), id_card, patient.phone, ref)
 
 
-def _already_booked(session: Session, clinic_day: ClinicDay, who: Identity) -> bool:
-    keys = []
+def _already(
+    session: Session, model: type[Appointment] | type[WaitlistEntry], clinic_day: ClinicDay, who: Identity
+) -> bool:
+    """Whether the patient already holds a live row (a booked number, a waiting place) for the day: by key, or by
+    the ID card or record alone (the same person booked once with the card and once from the record)."""
+    live = "booked" if model is Appointment else "waiting"
+    keys = [model.patient_key == who.key]
     if who.id_card:
-        keys.append(Appointment.id_card == who.id_card)
+        keys.append(model.id_card == who.id_card)
     if who.patient_ref:
-        keys.append(Appointment.patient_ref == who.patient_ref)
-    if not keys and who.phone:
-        keys.append(Appointment.phone == who.phone)
-    return (
-        session.scalar(
-            select(Appointment.id).where(
-                Appointment.clinic_day_id == clinic_day.id, Appointment.status == "booked", or_(*keys)
-            )
-        )
-        is not None
+        keys.append(model.patient_ref == who.patient_ref)
+    found = session.scalar(
+        select(model.id).where(model.clinic_day_id == clinic_day.id, model.status == live, or_(*keys)).limit(1)
     )
+    return found is not None
+
+
+def _insert_once(session: Session, row: Appointment | WaitlistEntry, who: Identity, day: date) -> None:
+    """Insert a booking or waitlist place; a second one for the same patient and day — two requests racing past
+    the check in `book` — is stopped by the partial unique index and answered with a 409, the other one stands."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        what = "a number" if isinstance(row, Appointment) else "a place on the waitlist"
+        raise Conflict(f"{who.name} already has {what} for this clinic on {day}", field="patient") from None
 
 
 def _take_slot(session: Session, clinic_day: ClinicDay) -> Slot | None:
@@ -341,8 +414,10 @@ def book(
             field="day",
         )
     who = _identity(session, patient)
-    if _already_booked(session, clinic_day, who):
+    if _already(session, Appointment, clinic_day, who):
         raise Conflict(f"{who.name} already has a number for this clinic on {day}", field="patient")
+    if _already(session, WaitlistEntry, clinic_day, who):
+        raise Conflict(f"{who.name} is already on the waitlist for this clinic on {day}", field="patient")
     slot = _take_slot(session, clinic_day)
     if slot is None:
         if not waitlist:
@@ -363,19 +438,15 @@ def _appoint(
         slot_id=slot.id,
         status="booked",
         channel=channel,
-        patient_name=who.name,
-        patient_ref=who.patient_ref,
-        id_card=who.id_card,
-        phone=who.phone,
         booked_by=actor.username,
+        **who.columns(),
     )
-    session.add(appointment)
-    session.flush()
+    _insert_once(session, appointment, who, clinic_day.day)
     audit.record(
         session,
         actor,
         "outreach.appointment.book",
-        patient=f"Patient/{who.patient_ref}" if who.patient_ref else None,
+        patient=who.audit_ref,
         resource=f"Appointment/{appointment.id}",
         detail={"channel": channel},
     )
@@ -391,20 +462,16 @@ def _add_to_waitlist(
         clinic_day_id=clinic_day.id,
         status="waiting",
         channel=channel,
-        patient_name=who.name,
-        patient_ref=who.patient_ref,
-        id_card=who.id_card,
-        phone=who.phone,
         added_by=actor.username,
         created_at=utcnow(),
+        **who.columns(),
     )
-    session.add(entry)
-    session.flush()
+    _insert_once(session, entry, who, clinic_day.day)
     audit.record(
         session,
         actor,
         "outreach.waitlist.add",
-        patient=f"Patient/{who.patient_ref}" if who.patient_ref else None,
+        patient=who.audit_ref,
         resource=f"outreach/waitlist/{entry.id}",
     )
     return entry
@@ -429,21 +496,29 @@ def _waitlist_out(session: Session, entry: WaitlistEntry, clinic_day: ClinicDay)
 
 
 def _promote_next(session: Session, clinic: Clinic, clinic_day: ClinicDay, actor: Actor) -> Appointment | None:
-    """Give the first waiting patient the lowest free number of the day, and tell them by SMS (through the outbox)."""
-    entry = session.scalar(
-        select(WaitlistEntry)
-        .where(WaitlistEntry.clinic_day_id == clinic_day.id, WaitlistEntry.status == "waiting")
-        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    if entry is None:
-        return None
-    slot = _take_slot(session, clinic_day)
-    if slot is None:
-        return None
-    who = Identity(entry.patient_name, entry.id_card, entry.phone, entry.patient_ref)
-    appointment = _appoint(session, clinic, clinic_day, slot, who, "waitlist", actor)
+    """Give the first waiting patient the lowest free number of the day, and tell them by SMS (through the outbox).
+    A waiting patient who meanwhile got a number that day some other way is skipped (their place is withdrawn)."""
+    while True:
+        entry = session.scalar(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.clinic_day_id == clinic_day.id, WaitlistEntry.status == "waiting")
+            .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if entry is None:
+            return None
+        who = Identity(entry.patient_name, entry.id_card, entry.phone, entry.patient_ref)
+        try:
+            with session.begin_nested():
+                slot = _take_slot(session, clinic_day)
+                if slot is None:
+                    return None
+                appointment = _appoint(session, clinic, clinic_day, slot, who, "waitlist", actor)
+            break
+        except Conflict:
+            entry.status = "withdrawn"
+            session.flush()
     entry.status = "promoted"
     entry.appointment_id = appointment.id
     entry.promoted_at = utcnow()
@@ -661,7 +736,19 @@ def day_list(
         .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
     ).all()
     waiting = [_waitlist_out(session, e, clinic_day) for e in entries]
-    audit.record(session, actor, "outreach.clinic.day_list", resource=f"Schedule/{clinic.id}", detail={"day": str(day)})
+    detail = {"day": str(day), "appointments": len(appointments), "waiting": len(waiting)}
+    audit.record(session, actor, "outreach.clinic.day_list", resource=f"Schedule/{clinic.id}", detail=detail)
+    # Also one row per patient with a record, so that the patient's own access log shows who saw them on a list.
+    linked = {a.patient_ref for a, _ in rows if a.patient_ref} | {e.patient_ref for e in entries if e.patient_ref}
+    for ref in sorted(linked):
+        audit.record(
+            session,
+            actor,
+            "outreach.clinic.day_list",
+            patient=f"Patient/{ref}",
+            resource=f"Schedule/{clinic.id}",
+            detail={"day": str(day)},
+        )
     return appointments, waiting
 
 
@@ -673,37 +760,97 @@ def _hash(phone: str, code: str) -> str:
     return hashlib.sha256(f"{phone}:{code}".encode()).hexdigest()
 
 
-def send_code(session: Session, phone: str, *, now: datetime | None = None) -> str | None:
+def _retry_after(times: list[datetime], limit: int, moment: datetime) -> float:
+    """Seconds until fewer than `limit` of these moments (oldest first) are inside the last hour."""
+    return (times[len(times) - limit] + timedelta(hours=1) - moment).total_seconds()
+
+
+def _phone_locked(session: Session, phone: str, moment: datetime) -> None:
+    """Too many wrong codes for a phone in the last hour lock it (no new codes, no tries) until the hour has passed."""
+    limit = outreach_settings().wrong_codes_per_phone_per_hour
+    rows = session.execute(
+        select(Verification.created_at, Verification.attempts)
+        .where(
+            Verification.phone == phone,
+            Verification.created_at > moment - timedelta(hours=1),
+            Verification.attempts > 0,
+        )
+        .order_by(Verification.created_at)
+    ).all()
+    if sum(attempts for _, attempts in rows) >= limit:
+        raise TooManyRequests(
+            "too many wrong codes for this phone: it is locked, try again in {minutes} minutes",
+            field="code",
+            retry_after=(rows[0][0] + timedelta(hours=1) - moment).total_seconds(),
+        )
+
+
+def send_code(session: Session, phone: str, *, client_ip: str | None = None, now: datetime | None = None) -> str | None:
     """Send a 6-digit code to a phone through the SMS gateway. Returns the code only when the gateway is the demo's
-    console gateway (so that the demo page can show it); None otherwise."""
+    console gateway (so that the demo page can show it); None otherwise.
+
+    Limits (429 with the seconds to wait): codes asked for from one address and sent to one phone per hour, and a
+    phone locked after too many wrong codes. Counted from the stored codes, so they hold across server processes."""
     if not phone or not phone.isdigit() or len(phone) != 11 or not phone.startswith("1"):
         raise Invalid("enter an 11-digit mainland mobile number", field="phone")
+    settings = outreach_settings()
     moment = now or utcnow()
-    recent = session.scalar(
-        select(func.count(Verification.id)).where(
-            Verification.phone == phone, Verification.created_at > moment - timedelta(hours=1)
+    hour_ago = moment - timedelta(hours=1)
+    if client_ip:
+        from_address = list(
+            session.scalars(
+                select(Verification.created_at)
+                .where(Verification.client_ip == client_ip, Verification.created_at > hour_ago)
+                .order_by(Verification.created_at)
+            )
+        )
+        if len(from_address) >= settings.codes_per_ip_per_hour:
+            raise TooManyRequests(
+                "too many verification codes asked for from your network: try again in {minutes} minutes",
+                field="phone",
+                retry_after=_retry_after(from_address, settings.codes_per_ip_per_hour, moment),
+            )
+    _phone_locked(session, phone, moment)
+    to_phone = list(
+        session.scalars(
+            select(Verification.created_at)
+            .where(Verification.phone == phone, Verification.created_at > hour_ago)
+            .order_by(Verification.created_at)
         )
     )
-    if (recent or 0) >= CODES_PER_HOUR:
-        raise Conflict("too many codes for this phone in the last hour: try again later", field="phone")
+    if len(to_phone) >= settings.codes_per_phone_per_hour:
+        raise TooManyRequests(
+            "too many codes for this phone in the last hour: try again in {minutes} minutes",
+            field="phone",
+            retry_after=_retry_after(to_phone, settings.codes_per_phone_per_hour, moment),
+        )
     code = f"{secrets.randbelow(1_000_000):06d}"
     session.add(
         Verification(
             phone=phone,
+            client_ip=client_ip,
             code_hash=_hash(phone, code),
-            expires_at=moment + timedelta(minutes=CODE_MINUTES),
+            expires_at=moment + timedelta(minutes=settings.code_minutes),
             created_at=moment,
         )
     )
     session.flush()
     gateway = sms.gateway()
-    gateway.send(phone, f"【医联】您的预约验证码是 {code}，{CODE_MINUTES} 分钟内有效。")
+    gateway.send(phone, f"【医联】您的预约验证码是 {code}，{settings.code_minutes} 分钟内有效。")
     return code if gateway.shows_codes else None
 
 
-def check_code(session: Session, phone: str, code: str, *, now: datetime | None = None) -> None:
-    """Accept the latest unused code for the phone (once), or say why not (field `code`)."""
+def check_code(session: Session, phone: str, code: str, *, now: datetime | None = None) -> YilianError | None:
+    """Accept the latest unused code for the phone (once); otherwise return why not (field `code`).
+
+    A wrong code is counted here and must stay counted although the request fails: so this returns the refusal
+    instead of raising it, and the caller commits before raising (see `verify_code`). The count is a conditional
+    update, so simultaneous guesses cannot get past the limit either."""
     moment = now or utcnow()
+    try:
+        _phone_locked(session, phone, moment)
+    except TooManyRequests as exc:
+        return exc
     row = session.scalar(
         select(Verification)
         .where(Verification.phone == phone, Verification.used.is_(False))
@@ -711,17 +858,34 @@ def check_code(session: Session, phone: str, code: str, *, now: datetime | None 
         .limit(1)
     )
     if row is None:
-        raise Invalid("ask for a verification code first", field="code")
+        return Invalid("ask for a verification code first", field="code")
     if row.expires_at < moment:
-        raise Invalid("the verification code has expired: ask for a new one", field="code")
-    if row.attempts >= CODE_ATTEMPTS:
-        raise Invalid("too many wrong codes: ask for a new one", field="code")
-    if not secrets.compare_digest(row.code_hash, _hash(phone, code.strip())):
-        row.attempts += 1
-        session.flush()
-        raise Invalid("the verification code is wrong", field="code")
-    row.used = True
-    session.flush()
+        return Invalid("the verification code has expired: ask for a new one", field="code")
+    attempts = outreach_settings().attempts_per_code
+    if secrets.compare_digest(row.code_hash, _hash(phone, code.strip())) and row.attempts < attempts:
+        used = session.execute(
+            update(Verification).where(Verification.id == row.id, Verification.used.is_(False)).values(used=True)
+        )
+        if cast(CursorResult[Any], used).rowcount == 1:
+            return None
+        return Invalid("the verification code was already used: ask for a new one", field="code")
+    counted = session.execute(
+        update(Verification)
+        .where(Verification.id == row.id, Verification.attempts < attempts)
+        .values(attempts=Verification.attempts + 1)
+    )
+    if cast(CursorResult[Any], counted).rowcount == 0:
+        return Invalid("too many wrong codes: ask for a new one", field="code")
+    return Invalid("the verification code is wrong", field="code")
+
+
+def verify_code(phone: str, code: str, *, now: datetime | None = None) -> None:
+    """Check a patient's code in a transaction of its own, committed even when the code is refused, so that a
+    wrong guess always counts towards the limits; raises the refusal after the commit."""
+    with unit_of_work() as session:
+        refusal = check_code(session, phone, code, now=now)
+    if refusal is not None:
+        raise refusal
 
 
 def deliver_sms(session: Session, event: object) -> None:

@@ -10,7 +10,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yilian.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -153,6 +153,26 @@ class CheckIn(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ComplianceAlert(Base):
+    """A resident expert's week below the days-on-site rule, raised once (the unique key makes the periodic job and
+    the cron command safe to run again); it is the programme's inbox of alerts and went out as an outbox event."""
+
+    __tablename__ = "outreach_compliance_alert"
+    __table_args__ = (UniqueConstraint("posting_id", "week_start", name="uq_outreach_compliance_alert_posting_week"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("outreach_programme.id", ondelete="CASCADE"), index=True
+    )
+    posting_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_posting.id", ondelete="CASCADE"))
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("practitioner.id"))
+    facility_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("facility.id"))
+    week_start: Mapped[date] = mapped_column(Date)
+    required: Mapped[int] = mapped_column(Integer)
+    on_site: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Expert clinics: a Schedule with days, numbered Slots (号源), Appointments and a waitlist
 
@@ -212,11 +232,26 @@ class Slot(Base):
     extra: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+def _one_live_row_per_patient(table: str, status: str) -> Index:
+    """A partial unique index: one live row (booked, or waiting) per patient and clinic day. The check in the service
+    gives the friendly message; this index is what stops two simultaneous requests for the same patient."""
+    where = text(f"status = '{status}'")
+    return Index(
+        f"uq_{table}_day_patient",
+        "clinic_day_id",
+        "patient_key",
+        unique=True,
+        sqlite_where=where,
+        postgresql_where=where,
+    )
+
+
 class Appointment(Base):
     """A patient's booking of a slot (FHIR Appointment). The patient is a record in the store when one matched, and
     always the name and contact the booking was made with."""
 
     __tablename__ = "outreach_appointment"
+    __table_args__ = (_one_live_row_per_patient("outreach_appointment", "booked"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     reference: Mapped[str] = mapped_column(String(12), unique=True)  # the booking number told to the patient
@@ -231,6 +266,8 @@ class Appointment(Base):
     patient_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     id_card: Mapped[str | None] = mapped_column(String(18), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Who the patient is for "one number per patient per day": the record, else the ID card, else the phone.
+    patient_key: Mapped[str] = mapped_column(String(80))
     booked_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -240,6 +277,7 @@ class WaitlistEntry(Base):
     """A patient waiting for a full clinic day; the first waiting entry takes a cancelled slot automatically."""
 
     __tablename__ = "outreach_waitlist"
+    __table_args__ = (_one_live_row_per_patient("outreach_waitlist", "waiting"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outreach_clinic.id", ondelete="CASCADE"), index=True)
@@ -252,6 +290,7 @@ class WaitlistEntry(Base):
     patient_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     id_card: Mapped[str | None] = mapped_column(String(18), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    patient_key: Mapped[str] = mapped_column(String(80))
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("outreach_appointment.id", ondelete="SET NULL"), nullable=True
     )
@@ -267,6 +306,7 @@ class Verification(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     phone: Mapped[str] = mapped_column(String(20), index=True)
+    client_ip: Mapped[str | None] = mapped_column(String(45), nullable=True, index=True)  # who asked: rate limit
     code_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -21,6 +21,7 @@ from yilian.db import read_session, unit_of_work, utcnow
 from yilian.errors import Forbidden, Invalid, YilianError
 from yilian.network import service as network
 from yilian.outreach import clinics, service, sms, visits
+from yilian.outreach.api import client_ip
 from yilian.outreach.clinics import PUBLIC
 from yilian.outreach.models import Appointment, ClinicDay, Slot, WaitlistEntry
 from yilian.outreach.schemas import ActivityIn, ActivityKind, PatientIn
@@ -136,6 +137,7 @@ def programme_page(request: Request, programme_id: str, actor: Annotated[Actor, 
             postings.append((p, expert, names.get(str(p.facility_id), "")))
         first = today.replace(day=1)
         compliance = visits.compliance(session, programme.id, first - timedelta(days=28), today, today=today)
+        alerts = visits.list_alerts(session, programme.id, limit=12)
         activities = visits.list_activities(session, programme.id, limit=30)
         impact = visits.impact(session, programme.id)
         local_doctors = [
@@ -153,6 +155,8 @@ def programme_page(request: Request, programme_id: str, actor: Annotated[Actor, 
             names=names,
             postings=postings,
             compliance=compliance,
+            alerts=alerts,
+            tz=clinics.LOCAL,
             activities=activities,
             impact=impact,
             clinics=clinic_list,
@@ -396,6 +400,13 @@ def _patient_form(name: str, id_card: str, phone: str) -> PatientIn:
 # Public booking page (no account)
 
 
+def _with_retry_after(response: Response, exc: YilianError) -> Response:
+    """A form refused for asking too often tells the browser (and any script) when to come back."""
+    if isinstance(exc, clinics.TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def _patient_phone(request: Request) -> str | None:
     token = request.cookies.get(PATIENT_COOKIE)
     if not token:
@@ -475,19 +486,20 @@ def public_book(
     try:
         if action == "code":
             with unit_of_work() as session:
-                shown = clinics.send_code(session, phone.strip())
+                shown = clinics.send_code(session, phone.strip(), client_ip=client_ip(request))
             return _public_form(request, clinic_id, day, values=values, demo_code=shown)
         patient = _patient_form(name, id_card, phone)
         if not patient.phone:
             raise Invalid("enter the mobile number the code is sent to", field="phone")
         if not code.strip():
             raise Invalid("enter the verification code sent to your phone", field="code")
-        with unit_of_work() as session:
-            clinics.check_code(session, patient.phone, code)
+        clinics.verify_code(patient.phone, code)
         with unit_of_work() as session:
             out = clinics.book(session, clinic_id, day, patient, channel="public", actor=PUBLIC)
     except YilianError as exc:
-        return _public_form(request, clinic_id, day, values=values, error=exc, status=exc.status)
+        return _with_retry_after(
+            _public_form(request, clinic_id, day, values=values, error=exc, status=exc.status), exc
+        )
     response = render(request, "outreach/book_done.html", _ctx(booking=out, clinic_id=clinic_id))
     response.set_cookie(PATIENT_COOKIE, _patient_cookie(patient.phone), httponly=True, samesite="lax", max_age=1800)
     return response
@@ -551,19 +563,19 @@ def public_mine_sign_in(
     try:
         if action == "code":
             with unit_of_work() as session:
-                shown = clinics.send_code(session, phone.strip())
+                shown = clinics.send_code(session, phone.strip(), client_ip=client_ip(request))
             return render(
                 request, "outreach/book_mine.html", _ctx(phone=None, values=values, error=None, demo_code=shown)
             )
-        with unit_of_work() as session:
-            clinics.check_code(session, phone.strip(), code)
+        clinics.verify_code(phone.strip(), code)
     except YilianError as exc:
-        return render(
+        page = render(
             request,
             "outreach/book_mine.html",
             _ctx(phone=None, values=values, error=exc, demo_code=None),
             status=exc.status,
         )
+        return _with_retry_after(page, exc)
     response = RedirectResponse("/book/mine", status_code=303)
     response.set_cookie(PATIENT_COOKIE, _patient_cookie(phone.strip()), httponly=True, samesite="lax", max_age=1800)
     return response

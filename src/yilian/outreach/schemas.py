@@ -11,7 +11,7 @@ import calendar
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -571,6 +571,20 @@ class ActivityIn(BaseModel):
     attendees: list[str] = Field(default_factory=list, max_length=300, description="Local practitioner ids")
     patient_ref: str | None = Field(default=None, max_length=64, description="Patient id (needed for surgery)")
     operation_level: int | None = Field(default=None, ge=1, le=4, description="Surgical level 1–4 (四级手术 = 4)")
+
+
+class ComplianceAlertOut(BaseModel):
+    """A resident expert's short week, raised once (the programme's alert inbox)."""
+
+    id: uuid.UUID
+    posting_id: uuid.UUID
+    practitioner_id: uuid.UUID
+    practitioner_name: str
+    facility_id: uuid.UUID
+    week_start: date
+    required: int
+    on_site: int
+    raised_at: datetime
 
 
 class ActivityOut(BaseModel):

@@ -50,7 +50,8 @@ DAY_KINDS = ("home_duty", "unavailable")
 DEFAULT_TRAVEL_MINUTES = 90
 
 
-def _uuid(value: uuid.UUID | str, field: str, what: str) -> uuid.UUID:
+def parse_id(value: uuid.UUID | str, field: str, what: str) -> uuid.UUID:
+    """An id from a URL or a body; one that is not even a UUID names nothing, so it is a 404 naming the field."""
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -98,7 +99,7 @@ def create_programme(session: Session, data: ProgrammeIn, *, actor: Actor = SYST
 
 
 def get_programme(session: Session, programme_id: uuid.UUID | str) -> Programme:
-    programme = session.get(Programme, _uuid(programme_id, "programme", "programme"))
+    programme = session.get(Programme, parse_id(programme_id, "programme", "programme"))
     if programme is None:
         raise NotFound(f"no programme with id {programme_id}", field="programme")
     return programme
@@ -393,7 +394,7 @@ def _stored_roster(session: Session, row: RosterRow) -> Roster:
 
 def get_roster(session: Session, roster_id: uuid.UUID | str) -> RosterOut:
     """The stored roster, checked again by the independent validator (entries may have been locked by hand since)."""
-    row = session.get(RosterRow, _uuid(roster_id, "roster", "roster"))
+    row = session.get(RosterRow, parse_id(roster_id, "roster", "roster"))
     if row is None:
         raise NotFound(f"no roster with id {roster_id}", field="roster")
     entries = session.scalars(
@@ -437,13 +438,13 @@ def lock_entry(
     actor: Actor = SYSTEM,
 ) -> RosterEntryOut:
     """A coordinator fixes an expert's day (at a facility, or free of outreach); re-solving keeps it."""
-    row = session.get(RosterRow, _uuid(roster_id, "roster", "roster"))
+    row = session.get(RosterRow, parse_id(roster_id, "roster", "roster"))
     if row is None:
         raise NotFound(f"no roster with id {roster_id}", field="roster")
     last = row.month + timedelta(days=calendar.monthrange(row.month.year, row.month.month)[1] - 1)
     if not row.month <= day <= last:
         raise Invalid(f"{day} is outside the roster's month {row.month:%Y-%m}", field="day")
-    pid = _uuid(practitioner_id, "practitioner_id", "practitioner")
+    pid = parse_id(practitioner_id, "practitioner_id", "practitioner")
     if not session.scalar(
         select(Posting.id).where(Posting.programme_id == row.programme_id, Posting.practitioner_id == pid)
     ):

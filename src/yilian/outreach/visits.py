@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yilian.errors import Conflict, Forbidden, Invalid, NotFound
@@ -26,6 +27,7 @@ from yilian.outreach.models import (
     Appointment,
     CheckIn,
     Clinic,
+    ComplianceAlert,
     Posting,
     Programme,
     SkillEntry,
@@ -35,6 +37,7 @@ from yilian.outreach.models import (
 from yilian.outreach.schemas import (
     ActivityIn,
     ActivityKind,
+    ComplianceAlertOut,
     ImpactFigure,
     ImpactOut,
     PostingComplianceOut,
@@ -43,27 +46,13 @@ from yilian.outreach.schemas import (
     SkillProgressOut,
     WeekComplianceOut,
 )
+from yilian.outreach.service import get_programme as _programme
+from yilian.outreach.service import parse_id as _uuid
 from yilian.security import audit
 from yilian.security.actor import SYSTEM, Actor
 from yilian.security.roles import Role
 
 LEVEL_ORDER = [SkillLevel.OBSERVED, SkillLevel.ASSISTED, SkillLevel.SUPERVISED, SkillLevel.INDEPENDENT]
-
-
-def _uuid(value: uuid.UUID | str, field: str, what: str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"no {what} with id {value}", field=field) from None
-
-
-def _programme(session: Session, programme_id: uuid.UUID | str) -> Programme:
-    programme = session.get(Programme, _uuid(programme_id, "programme", "programme"))
-    if programme is None:
-        raise NotFound(f"no programme with id {programme_id}", field="programme")
-    return programme
 
 
 def _posting_of(session: Session, programme: Programme, practitioner_id: str) -> Posting:
@@ -167,18 +156,48 @@ def _week(w: rules.WeekCompliance) -> WeekComplianceOut:
 
 
 def raise_compliance_alerts(session: Session, programme_id: uuid.UUID | str, week_start: date) -> int:
-    """At the end of a week: one outbox event per resident expert who fell short (delivered to whoever subscribes —
-    the consortium office's inbox, a webhook). Returns how many."""
+    """After a week: for each resident expert who fell short, one alert row (the programme's inbox) and one outbox
+    event (delivered to whoever subscribes: the consortium office's inbox, a webhook) — once per expert and week,
+    however often this runs (the periodic job, cron, a coordinator). Returns how many were new."""
     monday = week_start - timedelta(days=week_start.weekday())
     rows = compliance(session, programme_id, monday, monday + timedelta(days=6), today=monday + timedelta(days=7))
     n = 0
     for row in rows:
         for alert in row.alerts:
+            raised = session.scalar(
+                select(ComplianceAlert.id).where(
+                    ComplianceAlert.posting_id == row.posting_id, ComplianceAlert.week_start == alert.week_start
+                )
+            )
+            if raised is not None:
+                continue
+            posting = session.get(Posting, row.posting_id)
+            assert posting is not None
+            try:
+                # Two runs at once (the server's job and a cron command): the unique key lets only one through.
+                with session.begin_nested():
+                    session.add(
+                        ComplianceAlert(
+                            programme_id=posting.programme_id,
+                            posting_id=posting.id,
+                            practitioner_id=posting.practitioner_id,
+                            facility_id=posting.facility_id,
+                            week_start=alert.week_start,
+                            required=alert.required,
+                            on_site=alert.on_site,
+                        )
+                    )
+                    session.flush()
+            except IntegrityError:
+                continue
             outbox.emit(
                 session,
                 "outreach.compliance.alert",
                 subject=str(row.posting_id),
                 payload={
+                    "programme_id": str(posting.programme_id),
+                    "practitioner_id": str(posting.practitioner_id),
+                    "facility_id": str(posting.facility_id),
                     "expert": row.practitioner_name,
                     "facility": row.facility_name,
                     "week_start": alert.week_start.isoformat(),
@@ -188,6 +207,45 @@ def raise_compliance_alerts(session: Session, programme_id: uuid.UUID | str, wee
             )
             n += 1
     return n
+
+
+def raise_due_alerts(session: Session, *, today: date | None = None, weeks: int = 2) -> int:
+    """Every programme's alerts for the last `weeks` finished weeks (more than one, so that a server that was down
+    over a Monday catches up); already raised ones are skipped. What the periodic job and `yilian outreach alerts`
+    run. Returns how many were new."""
+    today = today or local_now().date()
+    this_monday = today - timedelta(days=today.weekday())
+    programmes = session.scalars(select(Programme.id).order_by(Programme.created_at)).all()
+    return sum(
+        raise_compliance_alerts(session, pid, this_monday - timedelta(days=7 * k))
+        for pid in programmes
+        for k in range(1, weeks + 1)
+    )
+
+
+def list_alerts(session: Session, programme_id: uuid.UUID | str, *, limit: int = 50) -> list[ComplianceAlertOut]:
+    """The alerts raised for a programme, newest week first."""
+    programme = _programme(session, programme_id)
+    rows = session.scalars(
+        select(ComplianceAlert)
+        .where(ComplianceAlert.programme_id == programme.id)
+        .order_by(ComplianceAlert.week_start.desc(), ComplianceAlert.created_at)
+        .limit(limit)
+    ).all()
+    return [
+        ComplianceAlertOut(
+            id=r.id,
+            posting_id=r.posting_id,
+            practitioner_id=r.practitioner_id,
+            practitioner_name=network.get_practitioner(session, r.practitioner_id).name,
+            facility_id=r.facility_id,
+            week_start=r.week_start,
+            required=r.required,
+            on_site=r.on_site,
+            raised_at=r.created_at,
+        )
+        for r in rows
+    ]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
