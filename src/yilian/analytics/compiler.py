@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from yilian.analytics import fhirpath as fp
 from yilian.analytics import schema
+from yilian.analytics.dialect import DUCKDB, Dialect
 from yilian.errors import Invalid
 
 # How deep `repeat` follows its paths. SQL expressions cannot recurse, so the traversal is unrolled; a resource that
@@ -681,17 +682,15 @@ class Rows:
     single: list[str] | None = None
     lst: str | None = None
 
-    def as_list(self) -> str:
+    def as_list(self, d: Dialect = DUCKDB) -> str:
         if self.lst is not None:
             return self.lst
         assert self.single is not None
-        return "[" + _struct(self.names, self.single) + "]"
+        return d.list_of([d.struct(self.names, self.single)])
 
 
 def _struct(names: list[str], exprs: list[str]) -> str:
-    if not names:
-        return "struct_pack(_ := NULL)"
-    return "struct_pack(" + ", ".join(f"{qi(n)} := {e}" for n, e in zip(names, exprs, strict=True)) + ")"
+    return DUCKDB.struct(names, exprs)
 
 
 @dataclass
@@ -703,10 +702,17 @@ class CompiledView:
     sql_template: str  # with {source} where the resources relation goes
     fallbacks: list[Fallback] = field(default_factory=list)
     constants: dict[str, object] = field(default_factory=dict)
+    key_sql: str = "json_extract_string(src.resource, '$.id')"  # the resource id, for _resource_key
+    column_types: list[str] | None = None  # SQL types when they differ from the declared ones (typed.py)
+    engine: str = "json"  # json: this module; typed (duckdb|spark): typed.py
+
+    @property
+    def types(self) -> list[str]:
+        return self.column_types or [c.sql_type for c in self.columns]
 
     def sql(self, source: str = "resources", *, keyed: bool = False) -> str:
         """The query over `source`; keyed adds a last column _resource_key (the id of the row's resource)."""
-        key_expr = "json_extract_string(src.resource, '$.id')"
+        key_expr = self.key_sql
         if not keyed:
             key, inner = "", ""
         elif "{inner_key}" in self.sql_template:
@@ -962,7 +968,7 @@ class _Compiler:
             parts.append(Rows(first.names, first.types, lst=f"list_concat({', '.join(b.as_list() for b in branches)})"))
         result = Rows([], [], single=[])
         for p in parts:
-            result = _product(result, p, self.fresh)
+            result = product(result, p, self.fresh)
         return result
 
     def column(self, raw: object, field: str) -> Column:
@@ -999,7 +1005,8 @@ def _from_json(x: str, target: str) -> str:
     return f"CAST({x} AS {target})"
 
 
-def _product(a: Rows, b: Rows, fresh: Callable[[], str]) -> Rows:
+def product(a: Rows, b: Rows, fresh: Callable[[], str], d: Dialect = DUCKDB) -> Rows:
+    """Every row of a combined with every row of b (sibling selects and columns of one select node)."""
     names, types = a.names + b.names, a.types + b.types
     if a.single is not None and b.single is not None:
         return Rows(names, types, single=a.single + b.single)
@@ -1007,17 +1014,15 @@ def _product(a: Rows, b: Rows, fresh: Callable[[], str]) -> Rows:
         return b
     if a.single is not None:
         y = fresh()
-        inner = _struct(names, a.single + [f"{y}.{qi(n)}" for n in b.names])
-        return Rows(names, types, lst=f"list_transform({b.lst}, lambda {y}: {inner})")
+        inner = d.struct(names, a.single + [d.member(y, n) for n in b.names])
+        return Rows(names, types, lst=d.transform(b.lst or "", y, inner))
     x = fresh()
     if b.single is not None:
-        inner = _struct(names, [f"{x}.{qi(n)}" for n in a.names] + b.single)
-        return Rows(names, types, lst=f"list_transform({a.lst}, lambda {x}: {inner})")
+        inner = d.struct(names, [d.member(x, n) for n in a.names] + b.single)
+        return Rows(names, types, lst=d.transform(a.lst or "", x, inner))
     y = fresh()
-    inner = _struct(names, [f"{x}.{qi(n)}" for n in a.names] + [f"{y}.{qi(n)}" for n in b.names])
-    return Rows(
-        names, types, lst=f"flatten(list_transform({a.lst}, lambda {x}: list_transform({b.lst}, lambda {y}: {inner})))"
-    )
+    inner = d.struct(names, [d.member(x, n) for n in a.names] + [d.member(y, n) for n in b.names])
+    return Rows(names, types, lst=d.flatten(d.transform(a.lst or "", x, d.transform(b.lst or "", y, inner))))
 
 
 def validate_view(view: object) -> dict:
@@ -1043,7 +1048,7 @@ def compile_view(view: object) -> CompiledView:
     c = _Compiler(view)
     top = Rows([], [], single=[])
     for j, sel in enumerate(view["select"]):
-        top = _product(top, c.select(sel, "resource", "0", f"select[{j}]"), c.fresh)
+        top = product(top, c.select(sel, "resource", "0", f"select[{j}]"), c.fresh)
     seen: set[str] = set()
     for col in c.columns:
         if col.name in seen and not _in_union_branches(view, col.name):

@@ -17,7 +17,7 @@ import duckdb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yilian.analytics import definitions, snapshot
+from yilian.analytics import definitions, snapshot, typed
 from yilian.analytics.compiler import KEY_COLUMN, compile_view, q, qi
 from yilian.analytics.models import MaterializedView
 from yilian.analytics.runner import _clean, connect
@@ -62,7 +62,7 @@ def materialize_views(
 
 
 def _one(session: Session, entry: definitions.ViewEntry, all_parts: list[tuple[int, Path]], out_dir: Path) -> Outcome:
-    compiled = compile_view(entry.definition)
+    compiled = typed.fast(compile_view(entry.definition))
     last = all_parts[-1][0] if all_parts else 0
     reg = session.get(MaterializedView, entry.name)
     target = out_dir / f"{entry.name}.parquet"

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 from duckdb import func as duckdb_func
 
+from yilian.analytics import typed
 from yilian.analytics.compiler import KEY_COLUMN, MACROS, CompiledView, compile_view, q
 from yilian.errors import Invalid
 
@@ -261,19 +262,21 @@ def _python_value(value: Any, sql_type: str) -> Any:
 
 
 def _as_compiled(view: dict | CompiledView) -> CompiledView:
-    return view if isinstance(view, CompiledView) else compile_view(view)
+    """The fastest form of a view: typed (one JSON parse per resource) when the typed compiler covers it."""
+    return typed.fast(view if isinstance(view, CompiledView) else compile_view(view))
 
 
 def execute(
     con: duckdb.DuckDBPyConnection, compiled: CompiledView, relation: str = "resources", *, keyed: bool = False
 ) -> list[dict]:
+    compiled = _as_compiled(compiled)
     try:
         cur = con.execute(compiled.sql(relation, keyed=keyed))
         rows = cur.fetchall()
     except duckdb.Error as exc:
         raise Invalid(f"view {compiled.name!r} failed on the data: {_clean(exc)}", field="ViewDefinition") from exc
     names = [c.name for c in compiled.columns] + ([KEY_COLUMN] if keyed else [])
-    types = [c.sql_type for c in compiled.columns] + (["VARCHAR"] if keyed else [])
+    types = compiled.types + (["VARCHAR"] if keyed else [])
     return [{n: _python_value(v, t) for n, v, t in zip(names, row, types, strict=True)} for row in rows]
 
 
@@ -321,6 +324,7 @@ def write_rows(
 ) -> int:
     """Write a view's rows straight from DuckDB to a csv or parquet file."""
     assert con_or_none is not None
+    compiled = _as_compiled(compiled)
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
     try:
         result = con_or_none.execute(f"COPY ({compiled.sql(relation)}) TO {q(target)} ({options})").fetchone()

@@ -43,3 +43,24 @@ def child(type_name: str | None, name: str) -> tuple[str | None, bool] | None:
     if not type_name or type_name == "Resource":
         return None
     return elements(type_name).get(name)
+
+
+@lru_cache(maxsize=512)
+def primitive_kinds(type_name: str) -> dict[str, str]:
+    """{json name: SQL kind (str, int, num, bool)} of the primitive elements of one FHIR type; {} if unknown."""
+    try:
+        from fhir.resources.R4B import get_fhir_model_class
+
+        cls = get_fhir_model_class(type_name)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return {}
+    out: dict[str, str] = {}
+    for name, info in cls.model_fields.items():
+        ann = str(info.annotation)
+        if _TYPE_RE.search(ann):
+            continue
+        # bool before int: the annotation of a boolean is plain `bool`, of an integer `Annotated[int, …]`
+        base = ann.split("[")[-1].split(",")[0].split("|")[0].strip()
+        kind = {"bool": "bool", "int": "int", "decimal.Decimal": "num"}.get(base, "str")
+        out[info.alias or name] = kind
+    return out

@@ -1,0 +1,534 @@
+"""Compile a ViewDefinition to SQL over *typed* resources: each resource's JSON is parsed once into a STRUCT that
+holds only the members the view reads, and every column is then a plain struct/list expression.
+
+Why: the JSON compiler (`compiler.py`) handles all of the spec's FHIRPath subset, but each of its columns re-reads a
+JSON fragment; with tens of columns per view that re-parsing is most of the cost. Here the view's paths, checked
+against the R4 model (`schema.py`: which elements repeat, which primitive type a leaf has), give the STRUCT type; one
+`json_transform` (DuckDB) or `from_json` (Spark) per resource fills it. The same code emits DuckDB SQL and Spark SQL
+(`dialect.py`), which is how the views run on PySpark.
+
+It covers what the shipped views use: member paths (with `ofType()` on choice elements), `first() exists() empty()
+count() where() not() extension() getResourceKey() getReferenceKey() substring() startsWith() endsWith()
+contains()`, `= != < > <= >= and or xor implies + - * / &`, `|` of the variants of one choice element, literals,
+`%constants`, `%rowIndex`, and the select tree (`forEach`, `forEachOrNull`, `unionAll`, nested `select`, `where`).
+Anything else raises Unsupported and the view runs through the JSON compiler instead (same rows, slower).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from yilian.analytics import fhirpath as fp
+from yilian.analytics import schema
+from yilian.analytics.compiler import (
+    _VALUE_KEYS,
+    Column,
+    CompiledView,
+    Rows,
+    Unsupported,
+    _sql_type,
+    choice_names,
+    compile_view,
+    product,
+)
+from yilian.analytics.dialect import DUCKDB, Dialect
+
+_KIND_OF_SQL = {"VARCHAR": "str", "BIGINT": "int", "DOUBLE": "num", "BOOLEAN": "bool"}
+
+
+@dataclass
+class Shape:
+    """The part of a FHIR type a view reads: which members, repeated or not, down to primitive leaves."""
+
+    ftype: str | None  # FHIR complex type; None for a primitive
+    kind: str | None  # SQL kind of a primitive (str, int, num, bool)
+    many: bool
+    children: dict[str, Shape] = field(default_factory=dict)
+
+    def parse_shape(self) -> object:
+        """This shape as Dialect.parse_json wants it; an object read only for existence stays JSON text."""
+        if self.kind is not None:
+            inner: object = self.kind
+        elif self.children:
+            inner = {k: c.parse_shape() for k, c in self.children.items()}
+        else:
+            inner = "json"
+        return [inner] if self.many else inner
+
+
+@dataclass(frozen=True)
+class TV:
+    """A typed value: SQL, a list or a single (nullable) value, and its shape (complex) or kind (primitive)."""
+
+    sql: str
+    many: bool
+    shape: Shape | None = None
+    kind: str | None = None  # str | int | num | bool for primitives
+
+
+@dataclass
+class Ctx:
+    this: TV
+    resource: TV
+    row_index: str
+    field: str
+
+
+class _Typed:
+    def __init__(self, view: dict, d: Dialect):
+        self.view = view
+        self.d = d
+        self.counter = 0
+        self.root = Shape(view["resource"], None, False)
+        self.resource = TV("_fhir", False, self.root)
+        self.constants = self._constants()
+
+    def fresh(self) -> str:
+        self.counter += 1
+        return f"t{self.counter}"
+
+    def _constants(self) -> dict[str, TV]:
+        out = {}
+        for c in self.view.get("constant", []) or []:
+            key = next(k for k in c if k.startswith("value"))
+            kind, value = _VALUE_KEYS[key], c[key]
+            if kind == "bool":
+                out[c["name"]] = TV("true" if value else "false", False, kind="bool")
+            elif kind in ("int", "num"):
+                out[c["name"]] = TV(repr(value) if kind == "num" else str(value), False, kind=kind)
+            else:
+                out[c["name"]] = TV(self.d.lit(str(value)), False, kind="str")
+        return out
+
+    # ---------------------------------------------------------------- navigation
+
+    def member(self, base: TV, name: str) -> TV:
+        if base.shape is None or base.shape.ftype is None:
+            raise Unsupported("member of a primitive value")
+        info = schema.child(base.shape.ftype, name)
+        if info is None:
+            raise Unsupported(f"element {name} unknown to the R4 model of {base.shape.ftype}")
+        ftype, many = info
+        kind = None if ftype else schema.primitive_kinds(base.shape.ftype).get(name, "str")
+        shape = base.shape.children.setdefault(name, Shape(ftype or None, kind, many))
+        d = self.d
+        if not base.many:
+            sql = d.member(base.sql, name)
+            if many:
+                sql = f"coalesce({sql}, {d.empty()})"
+            return TV(sql, many, shape, kind)
+        v = self.fresh()
+        if many:
+            sql = d.flatten(d.transform(base.sql, v, f"coalesce({d.member(v, name)}, {d.empty()})"))
+        else:
+            w = self.fresh()
+            sql = d.filter(d.transform(base.sql, v, d.member(v, name)), w, f"{w} IS NOT NULL")
+        return TV(sql, True, shape, kind)
+
+    def chain(self, node: fp.Node, ctx: Ctx) -> TV:
+        assert isinstance(node, fp.Member)
+        if node.base is None:
+            if node.name == self.view["resource"] and ctx.this.sql == self.resource.sql:
+                return ctx.this  # `Patient.name`: the leading type name is the resource itself
+            return self.member(ctx.this, node.name)
+        return self.member(self.expr(node.base, ctx), node.name)
+
+    def choice(self, node: fp.Call, ctx: Ctx) -> TV:
+        """value.ofType(Quantity) is the JSON member valueQuantity."""
+        base = node.base
+        if not (isinstance(base, fp.Member) and len(node.args) == 1):
+            raise Unsupported("ofType() on something other than a choice element")
+        type_name = _type_name(node.args[0])
+        name = base.name + type_name[:1].upper() + type_name[1:]
+        parent = ctx.this if base.base is None else self.expr(base.base, ctx)
+        return self.member(parent, name)
+
+    def variants(self, base: TV, name: str) -> list[TV]:
+        """All value[x] members of a choice element named without its type (for exists()/empty())."""
+        if base.shape is None or base.shape.ftype is None or name not in choice_names():
+            raise Unsupported(f"element {name}")
+        keys = [
+            k
+            for k in schema.elements(base.shape.ftype)
+            if k.startswith(name) and k[len(name) : len(name) + 1].isupper()
+        ]
+        if not keys:
+            raise Unsupported(f"element {name}")
+        return [self.member(base, k) for k in keys]
+
+    # ---------------------------------------------------------------- expressions
+
+    def expr(self, node: fp.Node, ctx: Ctx) -> TV:
+        d = self.d
+        if isinstance(node, fp.Literal):
+            if node.kind == "string":
+                return TV(d.lit(str(node.value)), False, kind="str")
+            if node.kind == "integer":
+                return TV(str(node.value), False, kind="int")
+            if node.kind == "number":
+                return TV(f"CAST({node.value!r} AS DOUBLE)", False, kind="num")
+            if node.kind == "boolean":
+                return TV("true" if node.value else "false", False, kind="bool")
+            raise Unsupported(f"{node.kind} literal")
+        if isinstance(node, fp.This):
+            return ctx.this
+        if isinstance(node, fp.Constant):
+            if node.name == "rowIndex":
+                return TV(ctx.row_index, False, kind="int")
+            if node.name in ("resource", "rootResource"):
+                return ctx.resource
+            if node.name in self.constants:
+                return self.constants[node.name]
+            raise Unsupported(f"%{node.name}")
+        if isinstance(node, fp.Member):
+            return self.chain(node, ctx)
+        if isinstance(node, fp.Index):
+            base, idx = self.expr(node.base, ctx), self.expr(node.index, ctx)
+            if idx.kind != "int" or not idx.sql.isdigit():
+                raise Unsupported("index that is not an integer literal")
+            if not base.many:
+                return base if idx.sql == "0" else TV(d.null(self.type_of(base)), False, base.shape, base.kind)
+            item = f"get({base.sql}, {idx.sql})" if d.spark else f"({base.sql})[{int(idx.sql) + 1}]"
+            return TV(item, False, base.shape, base.kind)
+        if isinstance(node, fp.Unary):
+            operand = self.expr(node.operand, ctx)
+            if operand.many or operand.kind not in ("int", "num"):
+                raise Unsupported("unary minus on something other than a number")
+            return TV(f"(-({operand.sql}))" if node.op == "-" else operand.sql, False, kind=operand.kind)
+        if isinstance(node, fp.Call):
+            return self.call(node, ctx)
+        if isinstance(node, fp.Binary):
+            return self.binary(node, ctx)
+        raise Unsupported(type(node).__name__)
+
+    def type_of(self, v: TV) -> str:
+        if v.kind is None:
+            raise Unsupported("a complex value where a primitive is needed")
+        return self.d.scalar_type(v.kind)
+
+    def one(self, v: TV, message: str) -> TV:
+        """A single value: a list of several values stops the query with `message`, as the spec asks."""
+        if not v.many:
+            return v
+        d = self.d
+        return TV(
+            f"CASE WHEN {d.size(v.sql)} > 1 THEN {d.error(message)} ELSE {d.first(v.sql)} END", False, v.shape, v.kind
+        )
+
+    def truth(self, v: TV, ctx: Ctx) -> str:
+        if v.kind != "bool" or v.many:
+            raise Unsupported("a condition that is not a single boolean")
+        return v.sql
+
+    def exists(self, v: TV) -> str:
+        return f"({self.d.size(v.sql)} > 0)" if v.many else f"({v.sql} IS NOT NULL)"
+
+    def call(self, node: fp.Call, ctx: Ctx) -> TV:
+        d, name, args = self.d, node.name, node.args
+        if name == "ofType":
+            return self.choice(node, ctx)
+        if name == "getResourceKey" and not args:
+            return self.member(ctx.resource, "id")
+        if name in ("exists", "empty") and not args and isinstance(node.base, fp.Member):
+            # `value.exists()`: a choice element named without its type exists when any of its variants does
+            parent = ctx.this if node.base.base is None else self.expr(node.base.base, ctx)
+            if (
+                parent.shape is not None
+                and parent.shape.ftype
+                and schema.child(parent.shape.ftype, node.base.name) is None
+            ):
+                found = " OR ".join(self.exists(v) for v in self.variants(parent, node.base.name))
+                return TV(f"({found})" if name == "exists" else f"(NOT ({found}))", False, kind="bool")
+        base = self.expr(node.base, ctx) if node.base is not None else ctx.this
+        message = f"{ctx.field}: {name}() applied to several values"
+        if name == "where" and len(args) == 1:
+            v = self.fresh() if base.many else base.sql
+            item = TV(v, False, base.shape, base.kind)
+            cond = self.truth(self.expr(args[0], Ctx(item, ctx.resource, ctx.row_index, ctx.field)), ctx)
+            if base.many:
+                return TV(d.filter(base.sql, v, f"coalesce({cond}, false)"), True, base.shape, base.kind)
+            # a single value (Reference.identifier) is kept or dropped: no list needed
+            return TV(f"CASE WHEN coalesce({cond}, false) THEN {base.sql} END", False, base.shape, base.kind)
+        if name == "exists" and len(args) <= 1:
+            if args:
+                return TV(self.exists(self.call(fp.Call(node.base, "where", args), ctx)), False, kind="bool")
+            return TV(self.exists(base), False, kind="bool")
+        if name == "empty" and not args:
+            return TV(f"(NOT {self.exists(base)})", False, kind="bool")
+        if name == "count" and not args:
+            return TV(
+                d.size(base.sql) if base.many else f"(CASE WHEN {base.sql} IS NULL THEN 0 ELSE 1 END)",
+                False,
+                kind="int",
+            )
+        if name == "first" and not args:
+            return TV(d.first(base.sql), False, base.shape, base.kind) if base.many else base
+        if name == "not" and not args:
+            return TV(f"(NOT {self.truth(self.one(base, message), ctx)})", False, kind="bool")
+        if name == "extension" and len(args) == 1:
+            url = self.expr(args[0], ctx)
+            if url.kind != "str" or url.many:
+                raise Unsupported("extension() url that is not a string")
+            exts = self.member(base, "extension")
+            v = self.fresh()
+            self.member(TV(v, False, exts.shape), "url")  # the url must be in the parsed struct
+            return TV(d.filter(exts.sql, v, f"{d.member(v, 'url')} = {url.sql}"), True, exts.shape)
+        if name == "getReferenceKey" and len(args) <= 1:
+            type_name = _type_name(args[0]) if args else None
+            refs = self.member(base, "reference")
+            if not refs.many:
+                return TV(self.refkey(refs.sql, type_name), False, kind="str")
+            v, w = self.fresh(), self.fresh()
+            keys = d.transform(refs.sql, v, self.refkey(v, type_name))
+            return TV(d.filter(keys, w, f"{w} IS NOT NULL"), True, kind="str")
+        if name == "substring" and 1 <= len(args) <= 2:
+            text = self.one(base, message)
+            bounds = [self.expr(a, ctx) for a in args]
+            if text.kind != "str" or any(b.kind != "int" or b.many for b in bounds):
+                raise Unsupported("substring() of something other than a string")
+            rest = f", {bounds[1].sql}" if len(bounds) == 2 else ""
+            return TV(f"substring({text.sql}, ({bounds[0].sql}) + 1{rest})", False, kind="str")
+        if name in ("startsWith", "endsWith", "contains") and len(args) == 1 and node.base is not None:
+            text, arg = self.one(base, message), self.expr(args[0], ctx)
+            if text.kind != "str" or arg.kind != "str" or arg.many:
+                raise Unsupported(f"{name}() of something other than strings")
+            fn = {"startsWith": d.starts_with, "endsWith": d.ends_with, "contains": d.contains}[name]
+            return TV(fn(text.sql, arg.sql), False, kind="bool")
+        raise Unsupported(f"function {name}()")
+
+    def refkey(self, ref: str, type_name: str | None) -> str:
+        if not self.d.spark:
+            return f"fp_refkey({ref}, {self.d.lit(type_name) if type_name else 'NULL'})"
+        # the same cases as the DuckDB macro fp_refkey: [base/]Type/id[/_history/v], or urn:uuid:… when untyped
+        pattern = (
+            f"(^|/){type_name}/([^/]+)(/_history/[^/]+)?$" if type_name else "(^|/)[A-Za-z]+/([^/]+)(/_history/[^/]+)?$"
+        )
+        key = f"nullif(regexp_extract({ref}, {self.d.lit(pattern)}, 2), '')"
+        if type_name is None:
+            key = f"coalesce({key}, CASE WHEN startswith({ref}, 'urn:uuid:') THEN substring({ref}, 10) END)"
+        return key
+
+    def binary(self, node: fp.Binary, ctx: Ctx) -> TV:
+        op = node.op
+        if op == "|":
+            return self.union(node, ctx)
+        message = f"{ctx.field}: operator {op} applied to several values"
+        left = self.one(self.expr(node.left, ctx), message)
+        right = self.one(self.expr(node.right, ctx), message)
+        if op in ("and", "or", "xor", "implies"):
+            a, b = self.truth(left, ctx), self.truth(right, ctx)
+            sql = {
+                "and": f"({a} AND {b})",
+                "or": f"({a} OR {b})",
+                "xor": f"({a} <> {b})",
+                "implies": f"((NOT {a}) OR {b})",
+            }
+            return TV(sql[op], False, kind="bool")
+        kinds = {left.kind, right.kind}
+        if None in kinds:
+            raise Unsupported(f"operator {op} on a complex value")
+        numeric = kinds <= {"int", "num"}
+        if op in ("=", "!=", "<", ">", "<=", ">="):
+            if len(kinds) > 1 and not numeric:
+                raise Unsupported(f"operator {op} between {left.kind} and {right.kind}")
+            sql_op = "<>" if op == "!=" else op
+            return TV(f"({left.sql} {sql_op} {right.sql})", False, kind="bool")
+        if op == "&" and kinds == {"str"}:
+            return TV(f"(coalesce({left.sql}, '') || coalesce({right.sql}, ''))", False, kind="str")
+        if op in ("+", "-", "*", "/") and numeric:
+            if op == "/":
+                return TV(f"(CAST({left.sql} AS DOUBLE) / NULLIF({right.sql}, 0))", False, kind="num")
+            return TV(f"({left.sql} {op} {right.sql})", False, kind="int" if kinds == {"int"} else "num")
+        raise Unsupported(f"operator {op}")
+
+    def union(self, node: fp.Binary, ctx: Ctx) -> TV:
+        """`effective.ofType(dateTime) | effective.ofType(Period).start`: variants of one choice element, of which
+        FHIR JSON holds at most one, so the union is whichever is present."""
+        parts: list[fp.Node] = []
+        stack: list[fp.Node] = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, fp.Binary) and n.op == "|":
+                stack += [n.right, n.left]
+            else:
+                parts.append(n)
+        values = [self.expr(p, ctx) for p in parts]
+        kinds = {v.kind for v in values}
+        if len(kinds) != 1 or None in kinds:
+            raise Unsupported("union (|) of complex values or of values of different types")
+        roots = {_choice_root(p) for p in parts}
+        if len(roots) == 1 and None not in roots and not any(v.many for v in values):
+            return TV(f"coalesce({', '.join(v.sql for v in values)})", False, kind=values[0].kind)
+        d = self.d
+        lists = [
+            v.sql if v.many else f"CASE WHEN {v.sql} IS NULL THEN {d.empty()} ELSE {d.list_of([v.sql])} END"
+            for v in values
+        ]
+        return TV(d.distinct(d.concat(lists)), True, kind=values[0].kind)
+
+    # ---------------------------------------------------------------- the select tree
+
+    def column(self, col: Column, ctx: Ctx) -> tuple[str, str]:
+        """(SQL, SQL type) of one column."""
+        node = fp.parse(col.path)
+        v = self.expr(node, ctx)
+        d = self.d
+        declared = _sql_type(col.type)
+        kind = _KIND_OF_SQL.get(declared)
+        if v.kind is None:
+            raise Unsupported("a column holding a complex value (JSON)")
+        if kind is None:
+            kind = v.kind  # no type in the view: the model's type of the leaf
+        elif kind != v.kind and not (kind == "num" and v.kind == "int"):
+            raise Unsupported(f"column typed {col.type} over a {v.kind} value")
+        sql_type = d.scalar_type(kind)
+        if col.collection:
+            items = v.sql if v.many else f"CASE WHEN {v.sql} IS NULL THEN {d.empty()} ELSE {d.list_of([v.sql])} END"
+            return d.cast(items, d.list_type(sql_type)), d.list_type(sql_type)
+        message = f"column {col.name!r} ({col.path}) has more than one value; set collection: true to keep them all"
+        value = self.one(v, message).sql
+        return (value if kind == v.kind else d.cast(value, sql_type)), sql_type
+
+    def select(self, node: dict, this: TV, row_index: str, field: str) -> Rows:
+        d = self.d
+        kind = next((k for k in ("forEach", "forEachOrNull", "repeat") if k in node), None)
+        if kind == "repeat":
+            raise Unsupported("repeat")
+        if kind is None:
+            return self.body(node, this, row_index, field)
+        ctx = Ctx(this, self.resource, row_index, field)
+        parsed = fp.parse(node[kind])
+        if kind == "forEach" and isinstance(parsed, fp.Call) and parsed.name == "where" and parsed.base is None:
+            # `forEach: "where(…)"`: the focus itself, or nothing
+            cond = self.truth(self.expr(parsed.args[0], ctx), ctx)
+            rows = self.body(node, this, "0", field)
+            as_list = rows.as_list(d)
+            return Rows(
+                rows.names,
+                rows.types,
+                lst=f"CASE WHEN coalesce({cond}, false) THEN {as_list} ELSE {d.filter(as_list, self.fresh(), 'false')} END",
+            )
+        items = self.expr(parsed, ctx)
+        if items.kind is not None:
+            raise Unsupported(f"{kind} over primitive values")
+        coll = (
+            items.sql
+            if items.many
+            else f"CASE WHEN {items.sql} IS NULL THEN {d.empty()} ELSE {d.list_of([items.sql])} END"
+        )
+        if kind == "forEachOrNull":
+            # an empty collection still gives the body one run, on an empty focus (%rowIndex 0, every path null)
+            coll = f"CASE WHEN {d.size(coll)} = 0 THEN {d.list_of(['NULL'])} ELSE {coll} END"
+        e, i = self.fresh(), self.fresh()
+        body = self.body(node, TV(e, False, items.shape), d.row_index(i), field)
+        if body.single is not None:
+            per = d.transform(coll, e, d.struct(body.names, body.single), i)
+        else:
+            per = d.flatten(d.transform(coll, e, body.as_list(d), i))
+            if kind == "forEachOrNull":
+                # …and a body without rows on it (a nested forEach) still gives one row of nulls
+                nulls = d.struct(body.names, [d.null(t) for t in body.types])
+                per = f"CASE WHEN {d.size(per)} = 0 THEN {d.list_of([nulls])} ELSE {per} END"
+        return Rows(body.names, body.types, lst=per)
+
+    def body(self, node: dict, this: TV, row_index: str, field: str) -> Rows:
+        parts: list[Rows] = []
+        cols = node.get("column", [])
+        if cols:
+            names, types, exprs = [], [], []
+            for j, raw in enumerate(cols):
+                col = Column(
+                    raw["name"], raw["path"], raw.get("type"), raw.get("collection", False), f"{field}.column[{j}]"
+                )
+                sql, sql_type = self.column(col, Ctx(this, self.resource, row_index, f"{col.field}.path"))
+                names.append(col.name)
+                types.append(sql_type)
+                exprs.append(sql)
+            parts.append(Rows(names, types, single=exprs))
+        for j, sub in enumerate(node.get("select", []) or []):
+            parts.append(self.select(sub, this, row_index, f"{field}.select[{j}]"))
+        union = node.get("unionAll")
+        if union:
+            branches = [self.select(u, this, row_index, f"{field}.unionAll[{j}]") for j, u in enumerate(union)]
+            first = branches[0]
+            if any(b.types != first.types for b in branches):
+                raise Unsupported("unionAll branches with different column types")
+            parts.append(Rows(first.names, first.types, lst=self.d.concat([b.as_list(self.d) for b in branches])))
+        result = Rows([], [], single=[])
+        for p in parts:
+            result = product(result, p, self.fresh, self.d)
+        return result
+
+
+def _type_name(node: fp.Node) -> str:
+    if isinstance(node, fp.Member):
+        return node.name
+    if isinstance(node, fp.Literal) and node.kind == "string":
+        return str(node.value)
+    raise Unsupported("type specifier")
+
+
+def _choice_root(node: fp.Node) -> tuple[str, str] | None:
+    """(repr of the base, choice name) when node is `x.ofType(T)` or `x.ofType(T).member…`."""
+    cur: fp.Node | None = node
+    while isinstance(cur, fp.Member):
+        cur = cur.base
+    if isinstance(cur, fp.Call) and cur.name == "ofType" and isinstance(cur.base, fp.Member):
+        return repr(cur.base.base), cur.base.name
+    return None
+
+
+def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
+    """The view as SQL over typed resources in `dialect`; raises Unsupported when it needs the JSON compiler.
+
+    The view must already be valid (compile_view checks it); the result has the same columns, in the same order."""
+    reference = compile_view(view)
+    if reference.fallbacks:
+        raise Unsupported("the view needs the Python evaluator")
+    t = _Typed(view, dialect)
+    d = dialect
+    top = Rows([], [], single=[])
+    for j, sel in enumerate(view["select"]):
+        top = product(top, t.select(sel, t.resource, "0", f"select[{j}]"), t.fresh, d)
+    conds = []
+    for j, w in enumerate(view.get("where", []) or []):
+        ctx = Ctx(t.resource, t.resource, "0", f"where[{j}].path")
+        conds.append(
+            f"coalesce({t.truth(t.one(t.expr(fp.parse(w['path']), ctx), 'where gave several values'), ctx)}, false)"
+        )
+    key = t.member(t.resource, "id")
+    shape = t.root.parse_shape()
+    assert isinstance(shape, dict)
+    source = (
+        f"SELECT {d.parse_json('resource', shape)} AS _fhir FROM {{source}} "
+        f"WHERE resource_type = {d.lit(view['resource'])}"
+    )
+    if conds:
+        source = f"SELECT * FROM ({source}) AS parsed WHERE " + " AND ".join(conds)
+    if top.single is not None:
+        cols = ",\n  ".join(f"{e} AS {d.ident(n)}" for n, e in zip(top.names, top.single, strict=True))
+        sql = f"SELECT\n  {cols}{{key}}\nFROM ({source}) AS src"
+    else:
+        cols = ", ".join(f"r.{d.ident(n)} AS {d.ident(n)}" for n in top.names)
+        sql = f"SELECT {cols}{{key}}\nFROM (SELECT {d.unnest(top.lst or '')} AS r{{inner_key}}\n      FROM ({source}) AS src) AS rows"
+    return CompiledView(
+        view=view,
+        name=reference.name,
+        resource=reference.resource,
+        columns=reference.columns,
+        sql_template=sql,
+        constants=reference.constants,
+        key_sql=key.sql.replace("_fhir", "src._fhir", 1),
+        column_types=top.types,
+        engine=f"typed ({d.name})",
+    )
+
+
+def fast(compiled: CompiledView) -> CompiledView:
+    """The typed DuckDB form of a compiled view when the typed compiler covers it, else the view itself."""
+    if compiled.engine != "json":
+        return compiled
+    try:
+        return compile_typed(compiled.view, DUCKDB)
+    except Unsupported:
+        return compiled
