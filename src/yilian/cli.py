@@ -165,13 +165,19 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed: the same seed builds the same region.")] = 1,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the demo and exit.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Drop every table first and rebuild from scratch.")] = False,
+    scale: Annotated[
+        float,
+        typer.Option(
+            min=0.1, max=100, help="Activity scale: 1 = 200 patients' records and their last 90 days of care."
+        ),
+    ] = 1.0,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Build the demo region (real divisions and census, generated facilities, consortia, users) and serve it."""
     from yilian.twin import demo as demo_builder
 
-    demo_builder.build(province=province, city=city, seed=seed, console=err, fresh=fresh)
+    demo_builder.build(province=province, city=city, seed=seed, console=err, fresh=fresh, scale=scale)
     if not no_serve:
         serve(host=host, port=port, worker=True)
 

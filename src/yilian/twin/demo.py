@@ -7,10 +7,12 @@ tool an operator uses for their own region. Activity (patients, referrals, clini
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +22,10 @@ from sqlalchemy.orm import Session
 from yilian import migrations, network, patients, referrals
 from yilian.db import Base, get_engine, unit_of_work
 from yilian.diagnostics import demo as diagnostics_demo
+from yilian.indicators import definitions as indicator_definitions
+from yilian.indicators import service as indicator_service
 from yilian.network import demo as network_demo
+from yilian.network import service as network_service
 from yilian.outreach import demo as outreach_demo
 from yilian.patients import demo as patients_demo
 from yilian.referrals import demo as referrals_demo
@@ -53,7 +58,7 @@ DEMO_USERS = (
 )
 
 
-def build(*, province: str, city: str, seed: int, console: Console, fresh: bool = False) -> None:
+def build(*, province: str, city: str, seed: int, console: Console, fresh: bool = False, scale: float = 1.0) -> None:
     engine = get_engine()
     started = time.perf_counter()
     # The activity drives the services as the server would: the same hooks (actor consortia, record access policy,
@@ -89,25 +94,45 @@ def build(*, province: str, city: str, seed: int, console: Console, fresh: bool 
                     division_code=division,
                 )
             session.flush()
-            _add_activity(session, region.anchors, seed, console)
+            _add_activity(session, region.anchors, seed, console, city=city, scale=scale)
         console.print(f"[green]demo built[/] in {time.perf_counter() - started:.1f} s: {region.summary()}")
     _print_users(console)
 
 
-def _add_activity(session: Session, anchors: dict[str, uuid.UUID], seed: int, console: Console) -> None:
+def _add_activity(
+    session: Session, anchors: dict[str, uuid.UUID], seed: int, console: Console, *, city: str, scale: float = 1.0
+) -> None:
     """Fill the region with recent activity by driving each domain's own services (each domain's demo.py), so that
     every page and dashboard has something true to show. Order matters: referrals and clinics need patients."""
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("patients", lambda: patients_demo.add_demo_patients(session, seed=seed)),
+        ("patients", lambda: patients_demo.add_demo_patients(session, seed=seed, records=max(20, round(200 * scale)))),
         ("referrals", lambda: referrals_demo.seed_demo_referrals(session, seed=seed)),
         ("outreach", lambda: outreach_demo.seed_demo(session, anchors=anchors, seed=seed).summary()),
         ("diagnostics", lambda: diagnostics_demo.seed_demo_activity(session, seed=seed).summary()),
+        ("assessments", lambda: _record_assessments(session, city, seed)),
     ]
     for name, step in steps:
         started = time.perf_counter()
         result = step()
         summary = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
         console.print(f"  {name}: {summary} ({time.perf_counter() - started:.1f} s)")
+
+
+def _record_assessments(session: Session, city: str, seed: int) -> dict[str, int]:
+    """The yes/no governance items of the county-community set are judged by the city commission each year, not
+    computed: the demo official records this year's judgement for every county (most pass, as in the seeds)."""
+    rng = random.Random(seed)
+    official = security_service.actor_for(session, "official")
+    counties = [d.code for d in network_service.list_divisions(session, parent=city) if d.code[4:6] >= "21"]
+    items = [i.id for i in indicator_definitions.get_set("county-community").indicators if i.assessment]
+    year = date.today().year
+    passed = 0
+    for county in counties:
+        for item in items:
+            value = rng.random() < 0.8
+            indicator_service.record_assessment(session, official, item, county, year, value, evidence="演示：年度考核")
+            passed += value
+    return {"counties": len(counties), "items": len(items), "passed": passed}
 
 
 def _print_users(console: Console) -> None:
