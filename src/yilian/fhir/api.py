@@ -374,6 +374,41 @@ def create(
     return fhir_response(saved, 201, _resource_headers(request, saved))
 
 
+@router.put("/{res_type}")
+def conditional_update(
+    request: Request, res_type: str, body: bytes = Depends(raw_body), actor: Actor = Depends(current_actor)
+) -> Response:
+    """`PUT Type?criteria`: no match creates, one match updates it, several are a 412 (R4 conditional update)."""
+    _check_type(res_type)
+    params = _clean_params(list(request.query_params.multi_items()))
+    resource = parse_body(body)
+    validate(resource, res_type)
+    with unit_of_work() as session:
+        access.check(session, actor, "write", res_type, store.patient_of(resource))
+        res_id = bundles.conditional_target(session, res_type, params, resource, "url")
+        if store.exists(session, res_type, res_id):  # the one it found: its patient must be writable too
+            access.check(session, actor, "write", res_type, store.patient_of(store.read(session, res_type, res_id)))
+        saved, existed = hooks.update(
+            session, actor, res_type, res_id, {**resource, "id": res_id}, if_match=request.headers.get("if-match")
+        )
+        _audit_write(session, actor, "update" if existed else "create", saved)
+    return fhir_response(saved, 200 if existed else 201, _resource_headers(request, saved))
+
+
+@router.delete("/{res_type}")
+def conditional_delete(request: Request, res_type: str, actor: Actor = Depends(current_actor)) -> Response:
+    """`DELETE Type?criteria`: deletes the one match (none: nothing to do, 204; several: 412)."""
+    _check_type(res_type)
+    params = _clean_params(list(request.query_params.multi_items()))
+    with unit_of_work() as session:
+        found = bundles.conditional_search(session, res_type, params, "url")
+        if found is not None:
+            access.check(session, actor, "write", res_type, store.patient_of(found))
+            hooks.delete(session, actor, res_type, found["id"])
+            _audit_write(session, actor, "delete", found)
+    return Response(status_code=204)
+
+
 # --- instance-level interactions -------------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -48,8 +49,13 @@ def searchset(base: str, path: str, params: list[tuple[str, str]], result: store
     if result.offset > 0:
         links.append({"relation": "previous", "url": _link(base, path, params, max(0, result.offset - result.count))})
     bundle["link"] = links
+    trim = bool(result.elements) or result.summary is not None
     entries = [
-        {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+        {
+            "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+            "resource": subset(r, result.elements, result.summary) if trim else r,
+            "search": {"mode": "match"},
+        }
         for r in result.resources
     ]
     entries += [
@@ -59,6 +65,60 @@ def searchset(base: str, path: str, params: list[tuple[str, str]], result: store
     bundle["entry"] = entries
     _outcome_entry(bundle, result.warnings)
     return bundle
+
+
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "subsetted",
+}
+
+
+@lru_cache(maxsize=256)
+def _summary_elements(res_type: str) -> frozenset[str]:
+    """The elements R4 marks isSummary for a type (read from the R4B models)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    try:
+        model: Any = get_fhir_model_class(res_type)
+    except (KeyError, ValueError):
+        return frozenset()
+    return frozenset(
+        (f.alias or k)
+        for k, f in model.model_fields.items()
+        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("summary_element_property")
+    )
+
+
+def _kept(key: str, wanted: set[str]) -> bool:
+    name = key.removeprefix("_")  # the extension sibling of a primitive (_birthDate) goes with it
+    if name in wanted:
+        return True
+    # A choice element is asked for by its name without the type: value keeps valueQuantity.
+    return any(name.startswith(w) and name[len(w) : len(w) + 1].isupper() for w in wanted)
+
+
+def subset(resource: dict[str, Any], elements: tuple[str, ...], summary: str | None) -> dict[str, Any]:
+    """A copy of the resource with only the asked-for elements (`_elements`, `_summary=true|text|data`), tagged
+    SUBSETTED as R4 requires, so that nobody takes it for the whole resource and writes it back."""
+    res_type = str(resource.get("resourceType"))
+    always = {"resourceType", "id", "meta"}
+    if summary == "data":
+        wanted = {k.removeprefix("_") for k in resource if k != "text"}
+    elif summary == "text":
+        wanted = always | {"text"}
+    elif summary == "true":
+        wanted = always | set(_summary_elements(res_type))
+    else:
+        wanted = set(always)
+    if elements:
+        wanted = (wanted if summary else set(always)) | set(elements)
+    out = {k: v for k, v in resource.items() if _kept(k, wanted)}
+    meta = dict(out.get("meta") or {})
+    tags = [t for t in meta.get("tag") or [] if t.get("code") != "SUBSETTED"]
+    meta["tag"] = [*tags, SUBSETTED]
+    out["meta"] = meta
+    return out
 
 
 def _outcome_entry(bundle: dict[str, Any], warnings: list[str]) -> None:
@@ -194,6 +254,40 @@ def conditional_match(session: Session, res_type: str, condition: str, field: st
     return found.resources[0] if found.resources else None
 
 
+def conditional_target(
+    session: Session, res_type: str, params: list[tuple[str, str]], resource: dict[str, Any], field: str
+) -> str:
+    """The id a conditional update (`PUT Type?search`) writes to, by the R4 rules: no match → a new resource (the
+    body's id if it has one, else a new id); one match → that resource (a different id in the body is a 400);
+    several → 412. A search without criteria would match everything: refused."""
+    found = conditional_search(session, res_type, params, field)
+    body_id = resource.get("id")
+    if found is not None:
+        if body_id and body_id != found["id"]:
+            raise BadRequest(
+                f"the body's id {str(body_id)[:64]!r} is not {found['id']}, the {res_type} the search found",
+                field=f"{res_type}.id",
+            )
+        return str(found["id"])
+    if body_id is not None and (not isinstance(body_id, str) or not ID_PATTERN.match(body_id)):
+        raise BadRequest("ids are 1-64 letters, digits, '-' or '.'", field=f"{res_type}.id")
+    return str(body_id) if body_id else store.new_resource_id()
+
+
+def conditional_search(
+    session: Session, res_type: str, params: list[tuple[str, str]], field: str
+) -> dict[str, Any] | None:
+    """Conditional update/delete: the one resource the criteria name (None: none; 412: several)."""
+    criteria = [(k, v) for k, v in params if k.partition(":")[0] not in store.CONTROL]
+    if not criteria:
+        raise BadRequest(
+            f"a conditional {field} needs search criteria (such as ?identifier=system|value): it would match every "
+            f"{res_type}",
+            field=field,
+        )
+    return conditional_match(session, res_type, urlencode(criteria), field)
+
+
 def _resolve_conditional_refs(session: Session, node: Any, cache: dict[str, str]) -> Any:
     """'Patient?identifier=sys|value' → 'Patient/<id>' (exactly one match, else 412: the reference is ambiguous)."""
     if isinstance(node, dict):
@@ -259,10 +353,13 @@ def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[
         _patient_check(session, actor, "write", saved)
         return _response(saved, "200 OK")
     if method == "PUT":
-        if res_id is None:
-            raise BadRequest("PUT needs Type/id (conditional update is not supported)", field="request.url")
         if not isinstance(resource, dict):
             raise BadRequest("PUT needs a resource", field="resource")
+        if res_id is None:  # conditional update: Type?criteria
+            res_id = conditional_target(session, res_type, query, resource, "request.url")
+            resource = {**resource, "id": resource.get("id") or res_id}
+            if store.exists(session, res_type, res_id):
+                access.check(session, actor, "write", res_type, store.patient_of(store.read(session, res_type, res_id)))
         access.check(session, actor, "write", res_type, store.patient_of(resource))
         saved, existed = hooks.update(
             session, actor, res_type, res_id, resource, if_match=(entry.get("request") or {}).get("ifMatch")
@@ -270,8 +367,11 @@ def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[
         _patient_check(session, actor, "write", saved)
         return _response(saved, "200 OK" if existed else "201 Created")
     if method == "DELETE":
-        if res_id is None:
-            raise BadRequest("DELETE needs Type/id (conditional delete is not supported)", field="request.url")
+        if res_id is None:  # conditional delete: Type?criteria (none: nothing to do; several: 412)
+            target = conditional_search(session, res_type, query, "request.url")
+            if target is None:
+                return {"response": {"status": "204 No Content"}}
+            res_id = str(target["id"])
         if store.exists(session, res_type, res_id):
             current = store.read(session, res_type, res_id)
             access.check(session, actor, "write", res_type, store.patient_of(current))
@@ -332,6 +432,22 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
     existing: dict[int, dict[str, Any]] = {}  # conditional creates that found their resource
     targets: set[str] = set()
     for i, method, url, entry in prepared:
+        resource = entry.get("resource")
+        if method == "PUT" and "?" in url and isinstance(resource, dict):
+            # A conditional update is decided before anything is written (like ifNoneExist), and becomes a plain PUT
+            # of the id it found or planned, so that references to its fullUrl resolve and two entries cannot
+            # both change that resource.
+            try:
+                t, _, query = _split_url(url)
+                target_id = conditional_target(session, t, query, resource, "request.url")
+            except YilianError as exc:
+                raise type(exc)(
+                    f"entry {i} (PUT {url}): {exc.message}; nothing was saved", field=_entry_field(i, exc.field)
+                ) from None
+            url = f"{t}/{target_id}"
+            entry = {**entry, "resource": {**resource, "id": resource.get("id") or target_id},
+                     "request": {**entry["request"], "url": url}}  # fmt: skip
+            prepared[i] = (i, method, url, entry)
         if method in ("PUT", "PATCH", "DELETE") and "?" not in url:
             target = url.split("/fhir/", 1)[-1].strip("/")
             if target in targets:
@@ -440,8 +556,8 @@ def capability_statement(base: str) -> dict[str, Any]:
             "readHistory": True,
             "updateCreate": True,
             "conditionalCreate": True,
-            "conditionalUpdate": False,
-            "conditionalDelete": "not-supported",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
             "interaction": [
                 {"code": c}
                 for c in (
@@ -452,6 +568,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                     "history-instance",
                     "history-type",
                     "create",
+                    "patch",
                     "search-type",
                 )
             ],

@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import random
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -410,6 +411,8 @@ class SearchResult:
     warnings: list[str] = field(default_factory=list)
     summary_count: bool = False
     next_cursor: str | None = None  # keyset position after this page (default order only): see `search`
+    elements: tuple[str, ...] = ()  # _elements: the matches carry only these (and are tagged SUBSETTED)
+    summary: str | None = None  # _summary=true|text|data: the matches are trimmed to that summary
 
 
 def _int_param(name: str, value: str, low: int, high: int | None = None) -> int:
@@ -599,6 +602,94 @@ def _param_condition(res_type: str, param: sp.SearchParam, modifier: str, raw: s
     raise BadRequest(f"{name} cannot be searched", field=name)
 
 
+_NAME = r"[A-Za-z][A-Za-z0-9-]*"
+
+
+def _chain_condition(res_type: str, key: str, raw: str) -> ColumnElement[bool]:
+    """`subject:Patient.identifier=…`, `patient.name=…`: resources whose reference points at a current resource that
+    matches the chained parameter. One level: `patient.organization.name` is refused."""
+    head, _, tail = key.partition(".")
+    ref_name, _, target_type = head.partition(":")
+    param = sp.params_for(res_type).get(ref_name)
+    if param is None or param.type != "reference":
+        raise BadRequest(f"{key}: {ref_name} is not a reference parameter of {res_type}, so it cannot chain", field=key)
+    if "." in tail:
+        raise BadRequest(f"{key}: one level of chaining is supported (a.b, not a.b.c)", field=key)
+    target = target_type or param.target
+    if not target:
+        raise BadRequest(f"{key}: name the type the reference points at, e.g. {ref_name}:Patient.{tail}", field=key)
+    if target not in sp.REGISTRY:
+        raise BadRequest(f"{key}: {target[:64]} is not a type this server searches", field=key)
+    chain_name, _, chain_modifier = tail.partition(":")
+    chained = sp.params_for(target).get(chain_name)
+    if chained is None or chain_name.startswith("_has"):
+        raise BadRequest(f"{key}: {chain_name[:64]!r} is not a search parameter of {target}", field=key)
+    try:
+        matched = _param_condition(target, chained, chain_modifier, raw)
+    except BadRequest as exc:
+        raise BadRequest(f"{key}: {exc.message}", field=key) from None
+    # correlate(None): the inner fhir_resource is its own scan, not the outer query's row.
+    targets = select(R.c.res_id).where(R.c.res_type == target, R.c.deleted == false(), matched).correlate(None)
+    ref = FhirIdxReference
+    return R.c.pk.in_(
+        select(ref.resource_pk).where(
+            ref.res_type == res_type,
+            ref.param == ref_name,
+            ref.target_type.in_([target, ""]),
+            ref.target_id.in_(targets),
+        )
+    )
+
+
+def _has_condition(res_type: str, key: str, raw: str) -> ColumnElement[bool]:
+    """`_has:Observation:patient:code=…`: resources that some current Observation, matching code, points at through
+    its `patient` reference (reverse chaining, one level)."""
+    parts = key.split(":")
+    if len(parts) not in (4, 5) or parts[0] != "_has":
+        raise BadRequest(f"{key}: use _has:<Type>:<reference parameter>:<parameter>=value", field=key)
+    _, source, ref_name, name = parts[:4]
+    modifier = parts[4] if len(parts) == 5 else ""
+    if source not in sp.REGISTRY:
+        raise BadRequest(f"{key}: {source[:64]} is not a type this server searches", field=key)
+    ref_param = sp.params_for(source).get(ref_name)
+    if ref_param is None or ref_param.type != "reference":
+        raise BadRequest(f"{key}: {ref_name[:64]} is not a reference parameter of {source}", field=key)
+    param = sp.params_for(source).get(name)
+    if param is None:
+        raise BadRequest(f"{key}: {name[:64]!r} is not a search parameter of {source}", field=key)
+    try:
+        matched = _param_condition(source, param, modifier, raw)
+    except BadRequest as exc:
+        raise BadRequest(f"{key}: {exc.message}", field=key) from None
+    sources = select(R.c.pk).where(R.c.res_type == source, R.c.deleted == false(), matched).correlate(None)
+    ref = FhirIdxReference
+    return R.c.res_id.in_(
+        select(ref.target_id).where(
+            ref.res_type == source,
+            ref.param == ref_name,
+            ref.target_type.in_([res_type, ""]),
+            ref.resource_pk.in_(sources),
+        )
+    )
+
+
+SUMMARY_MODES = ("true", "false", "text", "data", "count")
+
+
+def _elements_param(res_type: str, value: str) -> list[str]:
+    names = []
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        name = item.removeprefix(f"{res_type}.")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
+            raise BadRequest(
+                f"_elements lists element names such as name,birthDate, not {item[:64]!r}", field="_elements"
+            )
+        names.append(name)
+    return names
+
+
 def _table_for(param_type: str) -> Any:
     return {
         "token": FhirIdxToken,
@@ -655,7 +746,15 @@ def search(
     explicit_offset = False
     includes: list[str] = []
     revincludes: list[str] = []
+    elements: list[str] = []
+    summary: str | None = None
     for key, value in params:
+        if key.startswith("_has:") or key == "_has":
+            conditions.append(_has_condition(res_type, key, value))
+            continue
+        if "." in key and not key.startswith("_"):
+            conditions.append(_chain_condition(res_type, key, value))
+            continue
         name, _, modifier = key.partition(":")
         if name == "_count":
             count = _int_param("_count", value, 0, MAX_COUNT)
@@ -671,7 +770,12 @@ def search(
         elif name == "_revinclude":
             revincludes.append(value)
         elif name == "_summary":
+            if value not in SUMMARY_MODES:
+                raise BadRequest(f"_summary is one of {', '.join(SUMMARY_MODES)}", field="_summary")
             summary_count = value == "count"
+            summary = value if value in ("true", "text", "data") else None
+        elif name == "_elements":
+            elements += _elements_param(res_type, value)
         elif name == "_total":
             if value not in ("none", "estimate", "accurate"):
                 raise BadRequest("_total is none, estimate or accurate", field="_total")
@@ -733,6 +837,8 @@ def search(
         count,
         warnings,
         next_cursor=next_cursor,
+        elements=tuple(dict.fromkeys(elements)),
+        summary=summary,
     )
 
 
