@@ -28,6 +28,7 @@ from yilian.diagnostics.schemas import (
     QualificationIn,
     RecognitionCheckOut,
     RecognitionIn,
+    RecordItemOut,
     ReportIn,
     ScheduleIn,
     StudyIn,
@@ -260,7 +261,21 @@ def post_read(notification_id: uuid.UUID, actor: CurrentActor) -> Response:
 @diagnostics.post("/consultations", response_model=ConsultOut, status_code=201)
 def post_consultation(body: ConsultIn, actor: CurrentActor) -> ConsultOut:
     with unit_of_work() as session:
-        return service.consult_out(session, actor, service.request_consultation(session, actor, body))
+        c = service.request_consultation(session, actor, body)
+        return service.consult_out(
+            session, actor, c, service.patient_names(session, c.round_patients or [c.patient_ref])
+        )
+
+
+@diagnostics.get("/record-items", response_model=list[RecordItemOut])
+def get_record_items(
+    actor: CurrentActor,
+    patient: Annotated[str, Query(min_length=1, max_length=80)],
+    q: Annotated[str, Query(max_length=100, description="Text to look for")] = "",
+) -> list[RecordItemOut]:
+    """Items of the patient's shared record (all records of the same person) to link to a consultation, newest first."""
+    with unit_of_work() as session:
+        return [RecordItemOut(**dataclasses.asdict(i)) for i in service.search_record(session, actor, patient, text=q)]
 
 
 @diagnostics.get("/consultations", response_model=list[ConsultOut])

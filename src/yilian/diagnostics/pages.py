@@ -375,26 +375,71 @@ def post_consultation_page(
     question: Annotated[str, Form()] = "",
     urgency: Annotated[str, Form()] = "routine",
     centre: Annotated[str, Form()] = "",
+    record_items: Annotated[list[str] | None, Form()] = None,
+    round_patients: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    values = {
+    values: dict[str, Any] = {
         "patient": patient,
         "kind": kind,
         "specialty": specialty,
         "question": question,
         "urgency": urgency,
         "centre": centre,
+        "record_items": record_items or [],
+        "round_patients": round_patients or [],
     }
     try:
-        body = _validated(ConsultIn, values)
+        body = _validated(ConsultIn, {k: v for k, v in values.items() if v != []})
         with unit_of_work() as session:
             c = service.request_consultation(session, actor, body)
             cid = c.id
     except YilianError as exc:
         with unit_of_work() as session:
             rows = service.list_consultations(session, actor)
-        ctx = _ctx(rows=rows, values=values, kinds=list(rules.ConsultKind), error=exc.message, field=exc.field)
+            # Show the record and the round list again, with what was ticked still ticked.
+            choices, _ = _record_choices(session, actor, patient, "")
+            names = service.patient_names(session, values["round_patients"])
+        ctx = _ctx(
+            rows=rows,
+            values=values,
+            kinds=list(rules.ConsultKind),
+            error=exc.message,
+            field=exc.field,
+            record_choices=choices,
+            patient_choices=[(r, names.get(r, r)) for r in values["round_patients"]],
+        )
         return render(request, "diagnostics/consultations.html", ctx, status=exc.status)
     return RedirectResponse(f"/diagnostics/consultations/{cid}", status_code=303)
+
+
+def _record_choices(
+    session: Session, actor: Actor, patient: str, text: str
+) -> tuple[list[service.RecordItem], str | None]:
+    if not patient.strip():
+        return [], None
+    try:
+        return service.search_record(session, actor, patient, text=text), None
+    except YilianError as exc:
+        return [], exc.message
+
+
+@router.get("/diagnostics/record-picker")
+def record_picker(request: Request, actor: CurrentActor, patient: str = "", record_q: str = "") -> Response:
+    """htmx: the patient's shared-record items matching the search, as checkboxes for the consultation form."""
+    with unit_of_work() as session:  # the search is a read of patient data: it leaves audit rows
+        choices, problem = _record_choices(session, actor, patient, record_q)
+    ctx = _ctx(record_choices=choices, picker_error=problem, values={})
+    return render(request, "diagnostics/_record_picker.html", ctx)
+
+
+@router.get("/diagnostics/patient-picker")
+def patient_picker(request: Request, actor: CurrentActor, patient_q: str = "") -> Response:
+    """htmx: patients found by name, as checkboxes for a ward-round list."""
+    with unit_of_work() as session:
+        choices = service.search_patients(session, actor, patient_q)
+    return render(
+        request, "diagnostics/_patient_picker.html", _ctx(patient_choices=choices, patient_q=patient_q, values={})
+    )
 
 
 @router.get("/diagnostics/consultations/{consult_id}")

@@ -117,6 +117,66 @@ def check_upload(modality: str, head: bytes, size: int, max_bytes: int) -> str:
     return kind
 
 
+# -- DICOM UIDs ---------------------------------------------------------------------------------------------------------
+
+
+def check_uid(uid: str, *, field: str, what: str = "StudyInstanceUID") -> str:
+    """A DICOM UID (PS3.5 §9.1): digits and dots, at most 64 characters, no empty component, no leading zero in a
+    component (except "0" itself). Invalid naming `field` otherwise."""
+    text = uid.strip().rstrip("\x00").strip()
+    problem = None
+    if not text:
+        problem = "is empty"
+    elif len(text) > 64:
+        problem = f"is {len(text)} characters long; at most 64"
+    elif any(c not in "0123456789." for c in text):
+        problem = "may hold only digits and dots"
+    elif any(part == "" for part in text.split(".")):
+        problem = "has an empty component (two dots in a row, or a dot at either end)"
+    elif any(len(part) > 1 and part[0] == "0" for part in text.split(".")):
+        problem = "has a component with a leading zero"
+    if problem:
+        raise Invalid(f"{what} {text[:80]!r} {problem} (DICOM UID: digits and dots, ≤ 64 characters)", field=field)
+    return text
+
+
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"OV", b"SV", b"UV"}
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+
+
+def dicom_study_uid(data: bytes) -> str | None:
+    """The StudyInstanceUID (0020,000D) of a DICOM Part 10 file, read from its header without a DICOM library; None
+    when the file does not carry one before its first sequence of undefined length (then a UID is generated)."""
+    if data[128:132] != b"DICM":
+        return None
+    pos, implicit = 132, False
+    while pos + 8 <= len(data):
+        group, element = (
+            int.from_bytes(data[pos : pos + 2], "little"),
+            int.from_bytes(data[pos + 2 : pos + 4], "little"),
+        )
+        in_meta = group == 0x0002
+        if implicit and not in_meta:
+            length, header = int.from_bytes(data[pos + 4 : pos + 8], "little"), 8
+        else:
+            vr = data[pos + 4 : pos + 6]
+            if vr in _LONG_LENGTH_VRS:
+                length, header = int.from_bytes(data[pos + 8 : pos + 12], "little"), 12
+            else:
+                length, header = int.from_bytes(data[pos + 6 : pos + 8], "little"), 8
+        if length == 0xFFFFFFFF:
+            return None  # a sequence of undefined length: give up rather than parse nested items
+        value = data[pos + header : pos + header + length]
+        if (group, element) == (0x0002, 0x0010):
+            implicit = value.rstrip(b"\x00 ").decode("ascii", "replace") == _IMPLICIT_LE
+        if (group, element) == (0x0020, 0x000D):
+            return value.decode("ascii", "replace").rstrip("\x00 ")
+        if (group, element) > (0x0020, 0x000D):
+            return None
+        pos += header + length
+    return None
+
+
 # -- measured values and critical values -------------------------------------------------------------------------------
 
 

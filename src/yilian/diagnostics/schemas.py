@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from yilian.diagnostics.rules import ConsultKind, Modality, Priority, Urgency
+from yilian.diagnostics.rules import ConsultKind, Modality, Priority, Urgency, check_uid
 
 UID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
 
@@ -43,6 +43,12 @@ class StudyIn(_In):
     description: str | None = Field(default=None, max_length=200)
     measurements: dict[str, float | str] = Field(default_factory=dict)
 
+    @field_validator("study_uid")
+    @classmethod
+    def _dicom_uid(cls, value: str | None) -> str | None:
+        # The pattern catches letters and length; DICOM also forbids leading zeros in a component.
+        return None if value is None else check_uid(value, field="study_uid")
+
 
 class ReportIn(_In):
     findings: str = Field(default="", max_length=8000)
@@ -76,8 +82,13 @@ class ConsultIn(_In):
     specialty: str = Field(min_length=1, max_length=64)
     question: str = Field(min_length=1, max_length=4000)
     urgency: Urgency = Urgency.ROUTINE
-    record_items: list[str] = Field(default_factory=list, max_length=50)
+    record_items: list[str] = Field(
+        default_factory=list, max_length=50, description='Links into the shared record, e.g. "Observation/<id>"'
+    )
     centre: str | None = Field(default=None, max_length=64, description="Consultation centre facility id or code")
+    round_patients: list[str] = Field(
+        default_factory=list, max_length=40, description="Remote ward round: the other patients to see, in order"
+    )
 
 
 class ScheduleIn(_In):
@@ -209,6 +220,13 @@ class NotificationOut(BaseModel):
     printed_at: datetime | None
 
 
+class RecordItemOut(BaseModel):
+    ref: str
+    type: str
+    when: str
+    text: str
+
+
 class ConsultOut(BaseModel):
     id: uuid.UUID
     kind: str
@@ -223,6 +241,8 @@ class ConsultOut(BaseModel):
     urgency: str
     question: str
     record_items: list[str]
+    record_details: list[RecordItemOut] = Field(default_factory=list)  # on a single consultation: what each link is
+    round_patients: list[dict[str, str]] = Field(default_factory=list)  # ward round: {"ref", "name"} in order
     state: str
     experts: list[str]
     scheduled_at: datetime | None

@@ -10,6 +10,7 @@ FHIR face and the audit trail, and emits outbox events; none commits (the caller
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ from yilian.diagnostics.models import (
     RecognitionQualification,
     Teleconsultation,
 )
-from yilian.diagnostics.rules import Modality, PlaceFacts, PriorResult
+from yilian.diagnostics.rules import ConsultKind, Modality, PlaceFacts, PriorResult
 from yilian.diagnostics.schemas import (
     AlertOut,
     AmendIn,
@@ -49,6 +50,7 @@ from yilian.diagnostics.schemas import (
     PriorOut,
     QualificationIn,
     RecognitionCheckOut,
+    RecordItemOut,
     ReportIn,
     ReportOut,
     ReportVersionOut,
@@ -360,10 +362,16 @@ def receive_upload(
     max_bytes = settings().diagnostics_max_upload_mb * 1_048_576
     kind = rules.check_upload(order.modality, data[:512], len(data), max_bytes)
     values = rules.parse_measurements(measurements or {})
+    uid = None
+    if kind == "application/dicom":
+        # The file's own Study Instance UID, so the study is the same one the modality and any PACS know.
+        found = rules.dicom_study_uid(data)
+        uid = rules.check_uid(found, field="file") if found is not None else None
     now = at or utcnow()
     study = DiagnosticStudy(
         id=uuid.uuid4(),
         order_id=order.id,
+        study_uid=uid,
         source="upload",
         filename=(filename or "upload")[-200:],
         content_type=kind,
@@ -1329,6 +1337,100 @@ def _project_consult(session: Session, actor: Actor, c: Teleconsultation) -> Non
     store.upsert_many(session, resources, actor=actor)
 
 
+# What a consultation may link from the shared record (links, not copies: the expert reads the current resource).
+RECORD_TYPES = (
+    "DiagnosticReport",
+    "Observation",
+    "ImagingStudy",
+    "Condition",
+    "Procedure",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "DocumentReference",
+    "Encounter",
+)
+_WHEN = (
+    "effectiveDateTime",
+    "issued",
+    "started",
+    "onsetDateTime",
+    "recordedDate",
+    "performedDateTime",
+    "authoredOn",
+    "date",
+)
+
+
+@dataclass
+class RecordItem:
+    ref: str
+    type: str
+    when: str
+    text: str
+
+
+def _concept_text(concept: dict[str, Any] | None) -> str:
+    if not concept:
+        return ""
+    return str(
+        concept.get("text") or next((c.get("display") or c.get("code") for c in concept.get("coding") or []), "")
+    )
+
+
+def record_item(res: dict[str, Any]) -> RecordItem:
+    """One line that tells a doctor what a record item is: kind, date, what, and a value or conclusion."""
+    res_type = str(res["resourceType"])
+    what = _concept_text(res.get("code") or res.get("medicationCodeableConcept") or res.get("type"))
+    if res_type == "ImagingStudy":
+        what = str(res.get("description") or "") or ", ".join(m.get("code", "") for m in res.get("modality") or [])
+    if res_type == "Encounter":
+        what = _concept_text((res.get("type") or [None])[0]) or str((res.get("class") or {}).get("code", ""))
+    if res_type == "DocumentReference":
+        what = str(res.get("description") or "") or _concept_text(res.get("type"))
+    detail = _result_summary(res) if res_type in ("Observation", "DiagnosticReport") else ""
+    when = next((str(res[k]) for k in _WHEN if res.get(k)), "")
+    if not when and isinstance(res.get("period"), dict):
+        when = str(res["period"].get("start", ""))
+    text = f"{what}: {detail}" if detail else what
+    return RecordItem(f"{res_type}/{res['id']}", res_type, when[:10], text or res_type)
+
+
+def search_record(session: Session, actor: Actor, patient: str, *, text: str = "", limit: int = 40) -> list[RecordItem]:
+    """Items of a patient's shared record (every record of the same person) to attach to a consultation, newest first,
+    narrowed by a search text (matched in what the item is, its value or its kind)."""
+    ref = patient_ref(session, patient)
+    _patient_access(session, actor, ref, "read", "Patient", "diagnostics.record.search")
+    refs = ",".join(person_refs(session, ref))
+    needle = text.strip().lower()
+    found: list[RecordItem] = []
+    for res_type in RECORD_TYPES:
+        params = [("patient", refs), ("_sort", "-date"), ("_count", "50"), ("_total", "none")]
+        for res in store.search(session, res_type, params, strict=True).resources:
+            item = record_item(res)
+            if not needle or needle in item.text.lower() or needle in res_type.lower():
+                found.append(item)
+    found.sort(key=lambda i: i.when, reverse=True)
+    return found[:limit]
+
+
+def search_patients(session: Session, actor: Actor, text: str, *, limit: int = 20) -> list[tuple[str, str]]:
+    """Patients whose name matches, among those the actor may read (for a ward-round list): ("Patient/<id>", name)."""
+    if not text.strip():
+        return []
+    out = []
+    for p in store.search(session, "Patient", [("name", text.strip()), ("_count", "50"), ("_total", "none")]).resources:
+        ref = f"Patient/{p['id']}"
+        try:
+            access.check(session, actor, "read", "Patient", ref)
+        except (Forbidden, NotFound):
+            continue
+        label = f"{display_name(p)} · {p.get('gender', '')} · {p.get('birthDate', '')}"
+        out.append((ref, label))
+        if len(out) >= limit:
+            break
+    return out
+
+
 def request_consultation(session: Session, actor: Actor, body: ConsultIn) -> Teleconsultation:
     facility_id = _clinician(actor, "request a teleconsultation")
     ref = patient_ref(session, body.patient)
@@ -1348,10 +1450,23 @@ def request_consultation(session: Session, actor: Actor, body: ConsultIn) -> Tel
         centre_id = leads[0]
     if centre_id == facility_id:
         raise Invalid("a consultation goes to another facility's experts", field="centre")
+    people = person_refs(session, ref)
     for i, item in enumerate(body.record_items):
         res_type, _, res_id = item.partition("/")
-        if not res_id or not store.exists(session, res_type, res_id):
+        if res_type not in RECORD_TYPES or not res_id or not store.exists(session, res_type, res_id):
             raise NotFound(f"no {item} in the shared record", field=f"record_items.{i}")
+        # A link to someone else's record would show the expert another patient's data.
+        owner = store.patient_of(store.read(session, res_type, res_id))
+        if owner is not None and owner not in people:
+            raise Invalid(f"{item} belongs to another patient", field=f"record_items.{i}")
+    if body.round_patients and body.kind != ConsultKind.WARD_ROUND:
+        raise Invalid("a list of patients is for a remote ward round (kind ward_round)", field="round_patients")
+    round_list = [ref]
+    for i, other in enumerate(body.round_patients):
+        other_ref = patient_ref(session, other, field=f"round_patients.{i}")
+        _patient_access(session, actor, other_ref, "write", "ServiceRequest", "diagnostics.consultation.request")
+        if other_ref not in round_list:
+            round_list.append(other_ref)
     c = Teleconsultation(
         id=uuid.uuid4(),
         kind=body.kind.value,
@@ -1363,6 +1478,7 @@ def request_consultation(session: Session, actor: Actor, body: ConsultIn) -> Tel
         urgency=body.urgency.value,
         question=body.question,
         record_items=list(body.record_items),
+        round_patients=round_list if body.kind == ConsultKind.WARD_ROUND else [],
         state="requested",
         experts=[],
         opinion={},
@@ -1467,6 +1583,7 @@ def consult_out(
         urgency=c.urgency,
         question=c.question,
         record_items=list(c.record_items or []),
+        round_patients=[{"ref": r, "name": (patients or {}).get(r, r)} for r in c.round_patients or []],
         state=c.state,
         experts=list(c.experts or []),
         scheduled_at=c.scheduled_at,
@@ -1486,7 +1603,16 @@ def get_consultation(session: Session, actor: Actor, consult_id: uuid.UUID | str
     audit.record(
         session, actor, "diagnostics.consultation.read", patient=c.patient_ref, resource=f"ServiceRequest/{c.id}"
     )
-    return consult_out(session, actor, c, patient_names(session, [c.patient_ref]))
+    out = consult_out(session, actor, c, patient_names(session, [c.patient_ref, *(c.round_patients or [])]))
+    details = []
+    for item in c.record_items or []:
+        res_type, _, res_id = item.partition("/")
+        try:
+            details.append(RecordItemOut(**dataclasses.asdict(record_item(store.read(session, res_type, res_id)))))
+        except YilianError:  # deleted since it was linked: say so rather than fail the page
+            details.append(RecordItemOut(ref=item, type=res_type, when="", text="(no longer in the record)"))
+    out.record_details = details
+    return out
 
 
 def list_consultations(session: Session, actor: Actor, *, limit: int = 100) -> list[ConsultOut]:
@@ -1514,7 +1640,7 @@ def list_consultations(session: Session, actor: Actor, *, limit: int = 100) -> l
         if actor.username in (c.experts or []) and c not in rows
     ]
     rows = mine + rows
-    patients = patient_names(session, [c.patient_ref for c in rows])
+    patients = patient_names(session, [r for c in rows for r in [c.patient_ref, *(c.round_patients or [])]])
     for ref in sorted({c.patient_ref for c in rows}):
         audit.record(session, actor, "diagnostics.consultations.read", patient=ref)
     return [consult_out(session, actor, c, patients) for c in rows]
