@@ -1,6 +1,8 @@
 """Interface language. Messages are written in English in code and templates; `<domain>/i18n/zh*.po` give Chinese.
 
-Every domain may ship its own catalogue; they are merged at first use. Chinese is the default language.
+Every domain ships its own catalogue. A domain's pages look a message up in their own catalogue first, then in all of
+them merged: the same short English word may need different Chinese in different domains ("open" is 可预约 for a
+clinic day and 待处理 for a worklist). Chinese is the default language.
 """
 
 from __future__ import annotations
@@ -17,23 +19,40 @@ LANGS = ("zh", "en")
 
 
 @lru_cache
-def catalogue_zh() -> dict[str, str]:
-    messages: dict[str, str] = {}
+def catalogues_zh() -> dict[str, dict[str, str]]:
+    """Chinese messages per domain (the package directory the catalogue sits in)."""
+    out: dict[str, dict[str, str]] = {}
     root = Path(yilian.__file__).parent
     for po in sorted(root.glob("*/i18n/zh*.po")):
+        messages = out.setdefault(po.parent.parent.name, {})
         with po.open("rb") as fh:
             for msg in read_po(fh, locale="zh_Hans_CN"):
                 if msg.id and msg.string and isinstance(msg.id, str) and isinstance(msg.string, str):
                     messages[msg.id] = msg.string
-    return messages
+    return out
 
 
-def translator(lang: str) -> Callable[..., str]:
-    table = catalogue_zh() if lang == "zh" else {}
+@lru_cache
+def catalogue_zh() -> dict[str, str]:
+    """All domains' messages merged (the web kernel's own win), for text that belongs to no one domain."""
+    merged: dict[str, str] = {}
+    catalogues = catalogues_zh()
+    for domain in sorted(catalogues, key=lambda d: d == "web"):
+        merged.update(catalogues[domain])
+    return merged
 
+
+def translate(lang: str, domain: str | None, message: str, **values: object) -> str:
+    text = message
+    if lang == "zh":
+        own = catalogues_zh().get(domain or "", {})
+        text = own.get(message) or catalogue_zh().get(message, message)
+    return text.format(**values) if values else text
+
+
+def translator(lang: str, domain: str | None = None) -> Callable[..., str]:
     def _(message: str, **values: object) -> str:
-        text = table.get(message, message)
-        return text.format(**values) if values else text
+        return translate(lang, domain, message, **values)
 
     return _
 

@@ -8,12 +8,22 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 import yilian
 from yilian.security.roles import role_label
 from yilian.web.home import nav_for
-from yilian.web.i18n import pick, translator
+from yilian.web.i18n import pick, translate
+
+
+@pass_context
+def _translate(context: Context, message: str, **values: object) -> str:
+    """`_()` in templates: the catalogue of the domain whose template is rendering (templates/<domain>/…; an included
+    panel counts as its own domain's), then all catalogues."""
+    name = context.name or ""
+    domain = name.split("/", 1)[0] if "/" in name else "web"
+    return translate(context.get("lang", "zh"), domain, message, **values)
 
 
 @lru_cache
@@ -25,6 +35,7 @@ def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(paths), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True
     )
+    env.globals["_"] = _translate
     env.globals["role_label"] = role_label
     env.globals["pick"] = pick
     env.filters["thousands"] = lambda n: "" if n is None else f"{n:,}"
@@ -36,7 +47,6 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     ctx = {
         "request": request,
         "lang": lang,
-        "_": translator(lang),
         "actor": getattr(request.state, "actor", None),
         "nav": nav_for(getattr(request.state, "actor", None)),
         "path": request.url.path,
