@@ -2,9 +2,14 @@
 
 
 def install() -> None:
-    """Register the home panel and navigation with the kernel. Called by app.py."""
-    from yilian.diagnostics import pages
+    """Register the home panel, navigation and outbox handlers with the kernel. Called by app.py."""
+    from yilian.diagnostics import notify, pages
+    from yilian.events.service import subscribe
     from yilian.web.home import register_nav, register_panel
+
+    # Reports and critical values reach the ordering site's webhook or duty phone through the outbox.
+    subscribe("diagnostics.report.", notify.fan_out)
+    subscribe("diagnostics.deliver", notify.deliver)
 
     register_panel(30, pages.home_panel)
     for order, item in pages.NAV:

@@ -11,13 +11,15 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from yilian.db import read_session, unit_of_work
-from yilian.diagnostics import dicomweb, service
+from yilian.diagnostics import dicomweb, notify, service
 from yilian.diagnostics.schemas import (
     AlertOut,
     AmendIn,
     CancelIn,
     CatalogueItemOut,
     CentreOut,
+    ChannelIn,
+    ChannelOut,
     ConsultIn,
     ConsultOut,
     NotificationOut,
@@ -252,6 +254,30 @@ def get_notifications(actor: CurrentActor, unread: bool = False) -> list[Notific
 def post_read(notification_id: uuid.UUID, actor: CurrentActor) -> Response:
     with unit_of_work() as session:
         service.mark_read(session, actor, notification_id)
+    return Response(status_code=204)
+
+
+# -- notification channels of the ordering site ------------------------------------------------------------------------
+
+
+@diagnostics.get("/channels", response_model=list[ChannelOut])
+def get_channels(actor: CurrentActor) -> list[ChannelOut]:
+    """Your facility's webhook and SMS channels for report and critical-value notices."""
+    with read_session() as session:
+        return notify.list_channels(session, actor)
+
+
+@diagnostics.post("/channels", response_model=ChannelOut, status_code=201)
+def post_channel(body: ChannelIn, actor: CurrentActor) -> ChannelOut:
+    """Add a webhook (`target` = URL) or SMS phone (`critical_only` for a duty phone); deliveries are retried."""
+    with unit_of_work() as session:
+        return ChannelOut.model_validate(notify.add_channel(session, actor, body), from_attributes=True)
+
+
+@diagnostics.post("/channels/{channel_id}/remove", status_code=204)
+def post_remove_channel(channel_id: uuid.UUID, actor: CurrentActor) -> Response:
+    with unit_of_work() as session:
+        notify.remove_channel(session, actor, channel_id)
     return Response(status_code=204)
 
 

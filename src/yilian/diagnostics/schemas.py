@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -63,6 +64,23 @@ class AmendIn(_In):
     conclusion: str = Field(min_length=1, max_length=4000)
     critical: bool = False
     reason: str = Field(min_length=1, max_length=1000)
+
+
+class ChannelIn(_In):
+    """Where the facility wants report and critical-value notices besides the in-app inbox."""
+
+    kind: Literal["webhook", "sms"]
+    target: str = Field(min_length=1, max_length=500, description="The webhook URL, or the phone number for SMS")
+    critical_only: bool = Field(default=False, description="Only critical values (e.g. the duty phone)")
+
+
+class ChannelOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    target: str
+    critical_only: bool
+    created_by: str
+    created_at: datetime
 
 
 class CancelIn(_In):

@@ -478,7 +478,12 @@ def sign_report(
         session,
         "diagnostics.report.signed",
         subject=f"DiagnosticReport/{report.id}",
-        payload={"facility": str(order.ordering_facility_id), "critical": critical},
+        payload={
+            "facility": str(order.ordering_facility_id),
+            "critical": critical,
+            "order": str(order.id),
+            "item": order.item_name,
+        },
     )
     return report
 
@@ -586,7 +591,12 @@ def amend_report(
         session,
         "diagnostics.report.amended",
         subject=f"DiagnosticReport/{report.id}",
-        payload={"facility": str(order.ordering_facility_id), "critical": report.critical, "order": str(order.id)},
+        payload={
+            "facility": str(order.ordering_facility_id),
+            "critical": report.critical,
+            "order": str(order.id),
+            "item": order.item_name,
+        },
     )
     return report
 
