@@ -97,3 +97,17 @@ def test_a_critical_value_texts_the_duty_phone_and_routine_reports_do_not(region
     deliver_due()
     texts = [m.text for m in gateway.to("13800001234")[before:]]
     assert len(texts) == 1 and "危急值" in texts[0] and "李秀英" not in texts[0]
+
+
+def test_a_clinician_adds_and_removes_a_channel_on_the_diagnostics_page(region, as_user, http) -> None:  # type: ignore[no-untyped-def]
+    village = as_user("village")
+    http.cookies.set("yilian_session", village.headers["Authorization"].split()[1])
+    r = http.post("/diagnostics/channels", data={"kind": "webhook", "target": "not a url"})
+    assert r.status_code == 422 and 'data-testid="form-error"' in r.text and "target" in r.text
+    r = http.post("/diagnostics/channels", data={"kind": "sms", "target": "+8613800001234", "critical_only": "1"})
+    assert r.status_code == 303
+    page = http.get("/diagnostics").text
+    assert "+8613800001234" in page and "仅危急值" in page
+    channel = village.get("/api/v1/diagnostics/channels").json()[0]
+    assert http.post(f"/diagnostics/channels/{channel['id']}/remove").status_code == 303
+    assert village.get("/api/v1/diagnostics/channels").json() == []

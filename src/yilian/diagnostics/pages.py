@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from yilian.db import read_session, unit_of_work
-from yilian.diagnostics import catalogue, rules, service
+from yilian.diagnostics import catalogue, notify, rules, service
 from yilian.diagnostics.rules import Modality, Priority
-from yilian.diagnostics.schemas import AmendIn, ConsultIn, OpinionIn, OrderIn, ReportIn, ScheduleIn
+from yilian.diagnostics.schemas import AmendIn, ChannelIn, ConsultIn, OpinionIn, OrderIn, ReportIn, ScheduleIn
 from yilian.errors import Invalid, YilianError
 from yilian.security.actor import Actor
 from yilian.security.roles import CLINICAL_ROLES, Role
@@ -61,6 +61,8 @@ LABELS: dict[str, str] = {
     "female": "Female",
     "unknown": "Unknown",
     "repeated": "Repeated",
+    "webhook": "Webhook",
+    "sms": "SMS",
     **{r.value: label for r, label in rules.REASON_LABELS.items()},
 }
 ECG_MEASURES = ("heart_rate", "pr", "qrs", "qtc")
@@ -114,14 +116,43 @@ def home_panel(session: Session, actor: Actor) -> Panel | None:
 
 @router.get("/diagnostics")
 def index_page(request: Request, actor: CurrentActor) -> Response:
+    return _index(request, actor)
+
+
+def _index(request: Request, actor: Actor, **problem: Any) -> Response:
+    clinician = actor.role in CLINICAL_ROLES and actor.facility_id is not None
     with unit_of_work() as session:
-        orders = service.sent_orders(session, actor) if actor.role in CLINICAL_ROLES and actor.facility_id else []
+        orders = service.sent_orders(session, actor) if clinician else []
         alerts = service.alerts(session, actor)
         notes = service.notifications(session, actor)
         centre = _is_centre(session, actor)
-    return render(
-        request, "diagnostics/index.html", _ctx(orders=orders, alerts=alerts, notifications=notes, is_centre=centre)
-    )
+        chans = notify.list_channels(session, actor) if clinician else None
+    ctx = _ctx(orders=orders, alerts=alerts, notifications=notes, is_centre=centre, channels=chans, **problem)
+    return render(request, "diagnostics/index.html", ctx, status=int(problem.get("status", 200)))
+
+
+@router.post("/diagnostics/channels")
+def post_channel_page(
+    request: Request,
+    actor: CurrentActor,
+    kind: Annotated[str, Form()] = "webhook",
+    target: Annotated[str, Form()] = "",
+    critical_only: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        body = _validated(ChannelIn, {"kind": kind, "target": target, "critical_only": bool(critical_only)})
+        with unit_of_work() as session:
+            notify.add_channel(session, actor, body)
+    except YilianError as exc:
+        return _index(request, actor, error=exc.message, field=exc.field, status=exc.status)
+    return RedirectResponse("/diagnostics", status_code=303)
+
+
+@router.post("/diagnostics/channels/{channel_id}/remove")
+def post_remove_channel_page(channel_id: uuid.UUID, actor: CurrentActor) -> Response:
+    with unit_of_work() as session:
+        notify.remove_channel(session, actor, channel_id)
+    return RedirectResponse("/diagnostics", status_code=303)
 
 
 def _order_form(session: Session, actor: Actor, values: dict[str, Any], **extra: object) -> dict[str, object]:
