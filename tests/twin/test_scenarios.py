@@ -44,7 +44,7 @@ def test_it_keeps_patients_in_the_county_when_resident_experts_come(baseline: sc
 def test_it_makes_the_villages_of_a_closed_township_centre_travel_longer(baseline: scenarios.Scenario) -> None:
     closed = scenarios.load("close-township-hongdong-yandi")
     doc = scenarios.compare(
-        baseline, closed, years=0.25, replications=2, seed=5, scale=0.05, region=[HONGDONG], workers=1
+        baseline, closed, years=0.25, replications=4, seed=5, scale=0.05, region=[HONGDONG], workers=2
     )
     before = doc["base_results"]["townships"][YANDI]["travel_minutes_per_visit"]["mean"]
     after = doc["new_results"]["townships"][YANDI]["travel_minutes_per_visit"]["mean"]

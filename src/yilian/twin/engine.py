@@ -6,8 +6,8 @@ logit (level, travel time, capability, reputation, waiting, out-of-pocket cost),
 queue that carries over, beds with a discharge calendar), referral decisions, green-channel time chains, costs and
 insurance. Yesterday's queues feed today's choices, which is why the step is a day and not the whole year at once.
 
-Referral decisions and indicators sit behind small functions (`decide_up_referrals`, `decide_down_referrals`,
-`indicators`) so that the referral router and the indicator engine can replace them when they exist.
+Up-referrals are decided by the referrals domain's criteria and routed by its router, compiled once per run into
+arrays (twin/decisions.py); the indicator set carries the indicators domain's definitions (twin/measures.py).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yilian.twin import measures
 from yilian.twin.model import (
     ACUTE,
     CHRONIC,
@@ -40,8 +41,9 @@ from yilian.twin.model import (
 )
 from yilian.twin.population import N_BANDS, Region
 
-# Where a formal up-referral goes from each kind (village → township → county → city → top).
-UP_NEXT = np.array([TOWNSHIP, COUNTY, CITY, CITY, TOP, TOP])
+if TYPE_CHECKING:
+    from yilian.twin.decisions import Decisions
+
 RING = 128  # days in the discharge calendar (longer stays are cut to RING - 1 days)
 NEG = -1e9
 
@@ -55,6 +57,7 @@ class World:
     geo: Geometry
     params: dict[str, Any]
     watch_townships: list[int]
+    decisions: Decisions
 
 
 @dataclass
@@ -166,6 +169,7 @@ class Tally:
         self.out_of_pocket = z(n_counties)
         self.up_referrals = z(n_counties)
         self.up_referrals_outpatient = z(n_counties)
+        self.up_out_of_county = z(n_counties)  # up-referrals whose receiver is outside the patient's county
         self.down_referrals = z(n_counties)
         self.diverted = z(n_counties)
         self.green_cases = z(n_counties, len(ACUTE))
@@ -191,13 +195,29 @@ def _pick(cum: np.ndarray, total: float, n: int, rng: np.random.Generator) -> np
 
 
 def decide_up_referrals(
-    level: np.ndarray, beyond: np.ndarray, p_up: np.ndarray, rng: np.random.Generator
+    level: np.ndarray,
+    beyond: np.ndarray,
+    p_up: np.ndarray,
+    rng: np.random.Generator,
+    decisions: Decisions,
+    *,
+    chronic: np.ndarray | None = None,
+    uptake: float = 0.0,
 ) -> np.ndarray:
-    """Who is formally referred up: cases beyond the facility's capability, with the level's referral propensity.
+    """Who is formally referred up, by the referrals domain's criteria (compiled in `decisions`).
 
-    Stand-in for the referrals domain's router and criteria (yilian.referrals): same question, simpler answer.
+    A case beyond the facility's capability meets the criteria's capability test and is referred with the level's
+    propensity; at village and township level a chronic patient's visit meets a chronic-disease criterion with the
+    share `decisions.chronic_up` (per condition the patient has) and ends in a referral slip with `uptake`.
     """
-    return beyond & (rng.random(level.size) < p_up[level]) & (level != TOP)
+    refer = beyond & decisions.refers_beyond & (rng.random(level.size) < p_up[level]) & (level != TOP)
+    if chronic is not None and uptake > 0 and decisions.chronic_up.any():
+        stay = np.ones(level.size)
+        for bit in range(len(CHRONIC)):
+            has = ((chronic >> bit) & 1).astype(bool)
+            stay *= np.where(has, 1.0 - decisions.chronic_up[bit] * uptake, 1.0)
+        refer |= (level <= TOWNSHIP) & (rng.random(level.size) < 1.0 - stay)
+    return refer
 
 
 def decide_down_referrals(
@@ -256,6 +276,9 @@ def simulate(
     acute_target = np.array([p["acute"][k]["target_minutes"] for k in ACUTE], dtype=float)
     dido = p["travel"]["door_in_door_out_minutes"]
     waiver = bool(ref["consortium_waives_second_deductible"])
+    dec = world.decisions
+    up_dest, combo = dec.up_destination, dec.village_combo
+    chronic_uptake = float(ref.get("chronic_uptake", 0.0))
 
     occupied = np.zeros(n_f)
     ring = np.zeros((RING, n_f))
@@ -295,9 +318,11 @@ def simulate(
         level = U.argmax(axis=1)
         rows = np.arange(n)
         f_op = F[rows, level]
-        refer = decide_up_referrals(level, c > cap_today[f_op], p_up_op, rng)
-        dest_level = UP_NEXT[level[refer]]
-        dest = F[rows[refer], dest_level]
+        refer = decide_up_referrals(
+            level, c > cap_today[f_op], p_up_op, rng, dec, chronic=res_chronic[r], uptake=chronic_uptake
+        )
+        dest = up_dest[combo[v[refer]], level[refer]]
+        dest_level = fac.kind[dest].astype(np.int64)
         all_f = np.concatenate([f_op, dest])
         all_level = np.concatenate([level, dest_level])
         all_cty = np.concatenate([cty, cty[refer]])
@@ -319,6 +344,7 @@ def simulate(
         _fund(tally, all_cty, all_f, all_level, paid, cost, prep, n_c)
         tally.up_referrals += np.bincount(cty[refer], minlength=n_c)
         tally.up_referrals_outpatient += np.bincount(cty[refer], minlength=n_c)
+        tally.up_out_of_county += np.bincount(cty[refer], weights=prep.fac_in_county[dest] != cty[refer], minlength=n_c)
         tally.fac_visits += arrivals
         towns = v_town[all_v]
         tally.town_travel += np.bincount(towns, weights=minutes, minlength=n_t)
@@ -378,6 +404,9 @@ def simulate(
                 final[~capable] = up
                 tally.fac_up_inpatient += np.bincount(first[~capable], minlength=n_f)
                 tally.up_referrals += np.bincount(acty[~capable], minlength=n_c)
+                tally.up_out_of_county += np.bincount(
+                    acty[~capable], weights=prep.fac_in_county[up] != acty[~capable], minlength=n_c
+                )
             tally.green_cases[:, k] += np.bincount(acty, minlength=n_c)
             tally.green_minutes[:, k] += np.bincount(acty, weights=minutes, minlength=n_c)
             tally.green_in_target[:, k] += np.bincount(acty, weights=minutes <= acute_target[k], minlength=n_c)
@@ -396,10 +425,13 @@ def simulate(
 
         # ---- inpatient referrals, stays, costs ----------------------------------------------------------------
         origin = f_ip
-        refer = decide_up_referrals(kinds, c > cap_today[f_ip], p_up_ip, rng)
+        refer = decide_up_referrals(kinds, c > cap_today[f_ip], p_up_ip, rng, dec)
         final = f_ip.copy()
-        final[refer] = slot_f[v[refer], UP_NEXT[kinds[refer]]]
+        final[refer] = up_dest[combo[v[refer]], kinds[refer]]
         tally.up_referrals += np.bincount(cty[refer], minlength=n_c)
+        tally.up_out_of_county += np.bincount(
+            cty[refer], weights=prep.fac_in_county[final[refer]] != cty[refer], minlength=n_c
+        )
         tally.fac_up_inpatient += np.bincount(origin[refer], minlength=n_f)
         fk = fac.kind[final].astype(np.int64)
         los = np.clip(np.rint(prep.fac_los[final] * (0.6 + 0.8 * c)), 1, RING - 1).astype(np.int64)
@@ -564,6 +596,8 @@ INDICATORS: dict[str, str] = {
     "green_channel_in_target_share": "share of acute events treated within their target time",
     "diverted_admissions": "admissions turned away for lack of beds a year",
     "capitation_balance_yuan": "capitation budget minus fund spent, capitated counties (yuan a year)",
+    # The indicators domain's definitions, by id (twin/measures.py): the same figures as on real data.
+    **measures.names("en"),
 }
 
 
@@ -616,6 +650,20 @@ def _area_indicators(t: dict[str, Any], mask: np.ndarray, world: World, *, years
         "green_channel_in_target_share": div(float(green_ok.sum()), float(green_cases.sum())),
         "diverted_admissions": s("diverted") * full,
     }
+    sums = {
+        "visits": n_visits,
+        "visits_primary": float(visits[VILLAGE] + visits[TOWNSHIP]),
+        "episodes": episodes,
+        "episodes_in_county": s("episodes_in_county"),
+        "fund": s("fund"),
+        "fund_in_county": s("fund_in_county"),
+        "fund_primary": s("fund_primary"),
+        "ip_cost": s("ip_cost"),
+        "up_referrals_year": s("up_referrals") * full,
+        "down_referrals_year": s("down_referrals") * full,
+        "up_out_of_county_year": s("up_out_of_county") * full,
+    }
+    out.update(measures.definition_values(sums))
     cap = world.params["insurance"]["capitation"]
     capitated = np.array([c in set(map(str, cap["counties"])) for c in region.county_codes]) & mask
     if capitated.any():

@@ -18,7 +18,7 @@ from yilian.errors import Forbidden, Invalid, YilianError
 from yilian.security import scope as access
 from yilian.security.actor import Actor
 from yilian.security.roles import JURISDICTION_ROLES, Role
-from yilian.twin import engine, jobs, population
+from yilian.twin import engine, jobs, measures, population
 from yilian.web.auth import current_actor
 from yilian.web.home import NavItem
 from yilian.web.templating import render
@@ -73,6 +73,14 @@ def _area(actor: Actor, requested: str | None) -> str:
         raise Invalid("area is a 2-digit province, 4-digit city or 6-digit county code", field="area")
     if not access.in_jurisdiction(actor, area) and not area.startswith(own or "\0"):
         raise Forbidden(f"area {area} is outside your jurisdiction", field="area")
+    return area
+
+
+def _area_name(area: str) -> str:
+    """The division's name from the census rows (province, city or county)."""
+    for r in population.census_rows():
+        if r["code"].startswith(area):
+            return r["province"] if len(area) == 2 else r["city"] if len(area) == 4 else r["county"]
     return area
 
 
@@ -199,8 +207,8 @@ def _describe(ch: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     where = ch.get("township") or names.get(str(ch.get("county")), ch.get("county")) or ""
     if ch["type"] == "capitation":
         where = ", ".join(names.get(c, c) for c in ch.get("counties", [])) or "—"
-    details = {k: v for k, v in ch.items() if k not in ("type", "county", "township", "counties")}
-    return {"type": ch["type"], "where": where, "details": details}
+    details = {k: v for k, v in ch.items() if k not in ("type", "county", "township", "counties", "facility")}
+    return {"type": ch["type"], "where": where, "facility": ch.get("facility"), "details": details}
 
 
 def _region_for(area: str, changes: list[dict[str, Any]], focus: bool) -> list[str]:
@@ -249,6 +257,7 @@ def twin_page(
         "twin/page.html",
         {
             **_draft_ctx(area, []),
+            "area_name": _area_name(area),
             **_fields_ctx("add_resident_experts"),
             "counties": counties,
             "points": points,
@@ -344,17 +353,21 @@ async def start_run(request: Request, actor: Annotated[Actor, Depends(current_ac
             {"error": exc.message, "error_field": _form_field(exc.field)},
             status=exc.status,
         )
-    return render(request, "twin/_job.html", _job_ctx(jobs.get(job_id), area))
+    return render(request, "twin/_job.html", _job_ctx(jobs.get(job_id), area, request.state.lang))
 
 
-def _job_ctx(job: dict[str, Any], area: str) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"job": job, "area": area, "labels": engine.INDICATORS, "charts": CHARTS, "fmtv": _fmt}
+def _job_ctx(job: dict[str, Any], area: str, lang: str) -> dict[str, Any]:
+    labels = {**engine.INDICATORS, **measures.names(lang)}  # definitions carry their own Chinese and English names
+    ctx: dict[str, Any] = {"job": job, "area": area, "labels": labels, "charts": CHARTS, "fmtv": _fmt}
     result = job.get("result")
     if result:
         req = job["request"]
         names = {c: v.get("name", c) for c, v in result["difference"]["counties"].items()}
-        areas = [("region", "Simulated region")] + [(c, names[c]) for c in req["region"] if len(req["region"]) > 1]
-        areas += [(t, t) for t in result["difference"]["townships"]]
+        # One county simulated alone: the region is that county, named as such.
+        first = names[req["region"][0]] if len(req["region"]) == 1 else "Simulated region"
+        areas = [("region", first)] + [(c, names[c]) for c in req["region"] if len(req["region"]) > 1]
+        town_names = {r["code"]: r["name"] for r in population.township_rows()}
+        areas += [(t, town_names.get(t, t)) for t in result["difference"]["townships"]]
         ctx["areas"] = areas
         ctx["tables"] = {key: _rows(result, key) for key, _ in areas}
     return ctx
@@ -404,8 +417,8 @@ def run_status(
     job = jobs.get(job_id)
     area = _area(actor, job["request"].get("area"))
     if request.headers.get("hx-request"):
-        return render(request, "twin/_job.html", _job_ctx(job, area))
-    return render(request, "twin/run.html", _job_ctx(job, area))
+        return render(request, "twin/_job.html", _job_ctx(job, area, request.state.lang))
+    return render(request, "twin/run.html", _job_ctx(job, area, request.state.lang))
 
 
 @router.get("/twin/runs/{job_id}/scenario.yaml")

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from yilian.errors import Invalid, NotFound
-from yilian.twin import engine, model
+from yilian.twin import decisions, engine, model
 from yilian.twin.engine import World
 from yilian.twin.model import CITY, KINDS, TOWNSHIP, Facilities
 from yilian.twin.population import Region, build_region, counties_of
@@ -142,7 +142,9 @@ def build_world(
     geo = model.geometry(reg, fac, params)
     town_index = {c: i for i, c in enumerate(reg.township_codes)}
     watch_idx = sorted({town_index[t] for t in watch if t in town_index})
-    return World(region=reg, fac=fac, geo=geo, params=params, watch_townships=watch_idx)
+    # Referral criteria and routes are asked once, after the changes: a closed centre is no longer a receiver.
+    dec = decisions.compile_decisions(reg, fac, geo, params)
+    return World(region=reg, fac=fac, geo=geo, params=params, watch_townships=watch_idx, decisions=dec)
 
 
 def touched_townships(sc: Scenario) -> list[str]:
