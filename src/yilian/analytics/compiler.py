@@ -1081,14 +1081,7 @@ def compile_view(view: object) -> CompiledView:
         source = f"SELECT * FROM ({source}) AS filtered WHERE " + " AND ".join(
             f"coalesce({cnd}, false)" for cnd in conds
         )
-    # {key} and {inner_key} add the resource id as _resource_key when a materialisation needs to replace the rows
-    # of changed resources (see CompiledView.sql)
-    if top.single is not None:
-        cols = ",\n  ".join(f"{e} AS {qi(n)}" for n, e in zip(top.names, top.single, strict=True))
-        sql = f"SELECT\n  {cols}{{key}}\nFROM ({source}) AS src"
-    else:
-        cols = ", ".join(f"r.{qi(n)} AS {qi(n)}" for n in top.names)
-        sql = f"SELECT {cols}{{key}}\nFROM (SELECT unnest({top.lst}) AS r{{inner_key}}\n      FROM ({source}) AS src) AS rows"
+    sql = view_query(top, source, DUCKDB)
     name = str(view["name"]) if isinstance(view.get("name"), str) else str(view["resource"]).lower()
     return CompiledView(
         view=view,
@@ -1099,6 +1092,19 @@ def compile_view(view: object) -> CompiledView:
         fallbacks=c.fallbacks,
         constants=c.plain_constants,
     )
+
+
+def view_query(top: Rows, source: str, d: Dialect) -> str:
+    """The outer query of a view: its columns from one row per resource (`src`), or its list of rows unnested.
+
+    {key} and {inner_key} stay in the text: they add the resource id as _resource_key when a materialisation needs
+    to replace the rows of changed resources (see CompiledView.sql)."""
+    if top.single is not None:
+        cols = ",\n  ".join(f"{e} AS {d.ident(n)}" for n, e in zip(top.names, top.single, strict=True))
+        return f"SELECT\n  {cols}{{key}}\nFROM ({source}) AS src"
+    cols = ", ".join(f"r.{d.ident(n)} AS {d.ident(n)}" for n in top.names)
+    rows = d.unnest(top.lst or "")
+    return f"SELECT {cols}{{key}}\nFROM (SELECT {rows} AS r{{inner_key}}\n      FROM ({source}) AS src) AS rows"
 
 
 def _in_union_branches(view: dict, name: str) -> bool:

@@ -30,6 +30,7 @@ from yilian.analytics.compiler import (
     choice_names,
     compile_view,
     product,
+    view_query,
 )
 from yilian.analytics.dialect import DUCKDB, Dialect
 
@@ -505,12 +506,7 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
     )
     if conds:
         source = f"SELECT * FROM ({source}) AS parsed WHERE " + " AND ".join(conds)
-    if top.single is not None:
-        cols = ",\n  ".join(f"{e} AS {d.ident(n)}" for n, e in zip(top.names, top.single, strict=True))
-        sql = f"SELECT\n  {cols}{{key}}\nFROM ({source}) AS src"
-    else:
-        cols = ", ".join(f"r.{d.ident(n)} AS {d.ident(n)}" for n in top.names)
-        sql = f"SELECT {cols}{{key}}\nFROM (SELECT {d.unnest(top.lst or '')} AS r{{inner_key}}\n      FROM ({source}) AS src) AS rows"
+    sql = view_query(top, source, d)
     return CompiledView(
         view=view,
         name=reference.name,
