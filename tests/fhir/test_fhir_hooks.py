@@ -201,3 +201,25 @@ def test_it_links_imported_patients_when_the_import_finishes(tmp_path: Path, htt
     refs = [f"Patient/{r['id']}" for r in rows]
     assert _person_of(refs[0]) == _person_of(refs[1]) is not None
     assert _person_of(refs[2]) not in (None, _person_of(refs[0]))
+
+
+def test_it_links_a_large_import_in_one_batch_at_the_end(
+    tmp_path: Path, http: Any, clean_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from yilian.patients import service
+
+    # Above this many new Patients the import links with Splink over the whole store instead of one by one; lowered
+    # here so that three records take that path.
+    monkeypatch.setattr(service, "CATCH_UP_ONE_BY_ONE", 1)
+    rows = [patient(id=str(uuid.uuid4())) for _ in range(2)]
+    rows.append(patient(id=str(uuid.uuid4()), identifier=[], name=[{"text": "赵六"}], birthDate="1990-02-03"))
+    path = tmp_path / "Patient.ndjson"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    result = CliRunner().invoke(app, ["fhir", "import", str(path), "--report", str(tmp_path / "rejected.ndjson")])
+    assert result.exit_code == 0, result.output
+    refs = [f"Patient/{r['id']}" for r in rows]
+    assert _person_of(refs[0]) == _person_of(refs[1]) is not None
+    assert _person_of(refs[2]) not in (None, _person_of(refs[0]))
+    with read_session() as session:
+        methods = {x.method for x in session.scalars(select(MpiLink).where(MpiLink.patient_ref.in_(refs)))}
+    assert "exact-id" in methods  # linked by the batch on the shared resident ID card
