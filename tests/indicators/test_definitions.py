@@ -46,7 +46,11 @@ def test_it_ships_the_county_community_set_with_the_official_items() -> None:
         "regional-centre",
         "diagnostics",
         "outreach",
+        "function-guide",
     }
+    guide = definitions.get_set("function-guide")
+    assert len(guide.indicators) == 36  # the 36 functions of the 2025 guide, in 5 classes
+    assert len({i.aspect for i in guide.indicators}) == 5
 
 
 BAD = """

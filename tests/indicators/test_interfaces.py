@@ -198,3 +198,24 @@ def test_the_ranking_page_shows_each_county_with_its_value_in_both_languages(htt
     assert en.status_code == 200 and "Trend by month" in en.text
     bad = http.get("/indicators?period=2026-13", headers=_auth(region["official"]))
     assert bad.status_code == 422
+
+
+def test_the_function_guide_matrix_is_a_page_and_a_json_endpoint(http: Any, region: dict[str, str]) -> None:
+    from datetime import datetime
+
+    from indicators.conftest import region as fixture_region
+    from yilian.indicators import snapshot
+
+    snap = snapshot.write(fixture_region(), snapshot.default_root(), now=datetime(2026, 1, 4))  # type: ignore[arg-type]
+    official = _auth(region["official"])
+    got = http.get(f"/api/v1/indicators/functions?period=2026&scope=1410&snapshot={snap.id}", headers=official)
+    assert got.status_code == 200
+    body = got.json()
+    assert (body["total"], body["snapshot"]) == (36, snap.id)
+    used = {s["scope"]: s["used"] for s in body["scopes"]}
+    assert used == {"141021": 15, "141022": 7}
+    page = http.get(f"/indicators/functions?period=2026&scope=1410&snapshot={snap.id}", headers=official)
+    assert page.status_code == 200
+    assert "功能指南使用情况" in page.text and "15 / 36" in page.text and "医学影像中心（远程影像）" in page.text
+    outside = http.get("/api/v1/indicators/functions?period=2026&scope=1401", headers=official)
+    assert outside.status_code == 403 and outside.json()["field"] == "scope"

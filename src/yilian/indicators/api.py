@@ -59,6 +59,18 @@ def compute(
     return JSONResponse([r.as_dict() for r in computed.results])
 
 
+@router.get("/functions")
+def functions(
+    actor: Annotated[Actor, Depends(current_actor)],
+    period: Annotated[str, Query(max_length=24)],
+    scope: Annotated[str | None, Query(max_length=40)] = None,
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    """The function-guide coverage matrix: per county, which of the 36 functions its facilities' activity shows."""
+    scope = service.check_scope(actor, scope)
+    return service.function_coverage(service.open_engine(snapshot), period, scope)
+
+
 @router.get("/trend/{indicator_id}")
 def trend(
     indicator_id: str,

@@ -114,6 +114,8 @@ class Indicator(BaseModel):
     scope_by: ScopeBy | None = None
     growth_of: str | None = None
     assessment: bool = False
+    # a function of the 2025 guide whose activity no domain of Yilian records: always "no data", never "not used"
+    unrecorded: bool = False
     targets: list[TargetIn] = Field(default_factory=list)
     set_id: str = ""
     source: str = ""
@@ -122,6 +124,8 @@ class Indicator(BaseModel):
     def kind(self) -> str:
         if self.assessment:
             return "assessment"
+        if self.unrecorded:
+            return "unrecorded"
         if self.growth_of:
             return "growth"
         return "ratio" if self.denominator is not None else "value"
@@ -178,6 +182,12 @@ ASPECTS: dict[str, Text] = {
     "retention": Text(zh="患者留治", en="Patients kept in the province"),
     "sharing": Text(zh="资源共享", en="Sharing"),
     "recognition": Text(zh="结果互认", en="Mutual recognition"),
+    # the five classes of the 2025 function guide for county medical communities
+    "fg_regional": Text(zh="区域服务协同", en="Regional service coordination"),
+    "fg_convenience": Text(zh="便民服务", en="Convenience services"),
+    "fg_management": Text(zh="医疗管理协同", en="Medical-management coordination"),
+    "fg_public_health": Text(zh="公共卫生协同", en="Public-health coordination"),
+    "fg_primary": Text(zh="基层一体化管理", en="Integrated primary management"),
 }
 
 _OPS = {"ne", "eq", "in", "ge", "gt", "le", "lt", "not_null", "is_null"}
@@ -223,9 +233,9 @@ def check_set(s: IndicatorSet) -> None:
             raise ValueError(f"{ind.id}: unknown unit {ind.unit!r} ({', '.join(rules.UNITS)})")
         if ind.aspect not in ASPECTS:
             raise ValueError(f"{ind.id}: unknown aspect {ind.aspect!r}")
-        kinds = [ind.assessment, ind.growth_of is not None, ind.numerator is not None]
+        kinds = [ind.assessment, ind.unrecorded, ind.growth_of is not None, ind.numerator is not None]
         if sum(kinds) != 1:
-            raise ValueError(f"{ind.id}: an indicator is an assessment, a growth_of, or has a numerator")
+            raise ValueError(f"{ind.id}: an indicator is an assessment, unrecorded, a growth_of, or has a numerator")
         if ind.growth_of and ind.growth_of not in ids:
             raise ValueError(f"{ind.id}: growth_of {ind.growth_of!r} is not in the set")
         if ind.numerator is not None:

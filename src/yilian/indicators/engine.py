@@ -92,7 +92,10 @@ class Engine:
             # Materialised once per engine: later expressions stay small (Ibis compiles them in milliseconds, not the
             # tenths of a second a six-way join takes) and DuckDB joins the registry in only once.
             expr = self._enrich(name, self.base(name))
-            self._enriched[name] = self.con.create_table(f"e_{name}_{id(self)}", expr, temp=True)
+            if self.con.name == "duckdb":
+                self._enriched[name] = self.con.create_table(f"e_{name}_{id(self)}", expr, temp=True)
+            else:  # Ibis's PySpark backend has no temporary tables; a cached DataFrame does the same job there
+                self._enriched[name] = expr.cache()
         return self._enriched[name]
 
     def _facility_cols(self, prefix: str) -> ir.Table:
@@ -133,13 +136,34 @@ class Engine:
             t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
             t = self._with_patient_county(t)
             return t.mutate(in_county=(t.facility_county == t.patient_county).fill_null(False))
-        if name in ("procedure", "staff_income"):
+        if name in (
+            "procedure",
+            "staff_income",
+            "outreach_activity",
+            "outreach_checkin",
+            "recognition_decision",
+            "recognition_qualification",
+        ):
             return self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
         if name == "diagnostic_report":
             t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
             t = self._with_facility(t, "performer_facility_id", "performer", ("performer_level",))
             secs = (t.issued.epoch_seconds() - t.effective.epoch_seconds()).cast("float64")
             return t.mutate(turnaround_hours=secs / 3600.0)
+        if name == "outreach_clinic_day":
+            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
+            # numbers whose day is over: the patient came or did not (still-booked numbers are not yet either)
+            return t.mutate(settled=t.arrived.fill_null(0) + t.noshow.fill_null(0))
+        if name == "diagnostic_order":
+            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
+            t = self._with_facility(t, "centre_facility_id", "centre", ("centre_level", "centre_county"))
+            secs = (t.reported_at.epoch_seconds() - t.ordered_at.epoch_seconds()).cast("float64")
+            return t.mutate(turnaround_hours=secs / 3600.0)
+        if name == "teleconsultation":
+            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
+            t = self._with_facility(t, "centre_facility_id", "centre", ("centre_level",))
+            secs = (t.answered_at.epoch_seconds() - t.requested_at.epoch_seconds()).cast("float64")
+            return t.mutate(response_hours=secs / 3600.0)
         if name == "posting":
             t = self._with_facility(t, "home_facility_id", "home", ("home_level",))
             return self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
@@ -315,7 +339,9 @@ class Engine:
             return j[col].sum(where=pred).cast("float64")
         if kind == "mean":
             return j[col].mean(where=pred)
-        return j[col].median(where=pred)
+        # median(where=…) compiles on Spark to a percentile whose fraction is not a constant, which Spark refuses;
+        # a median over the filtered column (nulls ignored) is the same number on every backend
+        return (j[col] if pred is None else ibis.ifelse(pred, j[col], ibis.null())).median()
 
     def _key(self, ind: Indicator, m: Measure, period: rules.Period) -> tuple[Any, ...]:
         return (ind.id, id(m), period.label)
@@ -452,6 +478,9 @@ class Engine:
     ) -> tuple[dict[str, rules.Value], dict[str, tuple[float | None, float | None]]]:
         if ind.kind == "assessment":
             return self._assessment(ind, period, scopes)
+        if ind.kind == "unrecorded":
+            note = "no data: no domain of Yilian records this activity yet"
+            return {s.key: rules.Value(None, "no_data", note) for s in scopes}, {s.key: (None, None) for s in scopes}
         if ind.kind == "growth":
             assert by_id is not None and ind.growth_of
             base = by_id[ind.growth_of]

@@ -101,3 +101,28 @@ def dashboard(
             message=message,
         ),
     )
+
+
+@router.get("/indicators/functions")
+def functions_page(
+    request: Request,
+    actor: Annotated[Actor, Depends(current_actor)],
+    period: Annotated[str | None, Query(max_length=24)] = None,
+    scope: Annotated[str | None, Query(max_length=40)] = None,
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """Which of the 36 functions of the 2025 guide each county uses, from its activity (not from a checkbox)."""
+    period = period or str(service.today().year)
+    rules.parse_period(period)
+    scope = service.check_scope(actor, scope)
+    matrix: dict[str, Any] | None = None
+    message = None
+    try:
+        matrix = service.function_coverage(service.open_engine(snapshot), period, scope)
+    except YilianError as exc:
+        message = exc.message
+    return render(
+        request,
+        "indicators/functions.html",
+        _ctx(period=period, scope=scope or "", matrix=matrix, message=message),
+    )

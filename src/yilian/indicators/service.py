@@ -359,3 +359,63 @@ def consortia_in(engine: Engine, scope: str | None) -> list[str]:
             continue
         out.append(str(c["id"]))
     return sorted(out)
+
+
+# ---------------------------------------------------------------------------------------------- function guide
+
+FUNCTION_SET = "function-guide"
+
+
+@dataclass
+class FunctionCell:
+    state: str  # used | not_used | no_data
+    count: float | None
+    note: str | None
+
+
+def function_coverage(engine: Engine, period_text: str, scope: str | None = None) -> dict[str, Any]:
+    """Which of the 36 functions of the 2025 guide each county uses, from what its facilities recorded in the period:
+    used (activity > 0), not used (the activity is recorded elsewhere but not here: a real 0), or no data (nothing in
+    Yilian records that activity, so nobody can say)."""
+    computed = compute(engine, FUNCTION_SET, period_text, scope)
+    scopes: dict[str, dict[str, Any]] = {}
+    cells: dict[str, dict[str, FunctionCell]] = {}
+    for r in computed.results:
+        if r.status == "no_data" or r.value is None:
+            state = "no_data"
+        else:
+            state = "used" if r.value > 0 else "not_used"
+        cells.setdefault(r.id, {})[r.scope] = FunctionCell(state, r.value, r.note)
+        s = scopes.setdefault(r.scope, {"scope": r.scope, "name": r.scope_name, "used": 0, "not_used": 0, "no_data": 0})
+        s[state] += 1
+    functions = [
+        {
+            "id": ind.id,
+            "class": ind.aspect,
+            "class_name": definitions.ASPECTS[ind.aspect].model_dump(),
+            "name": ind.name.zh,
+            "name_en": ind.name.en,
+            "evidence": _evidence(ind),
+            "cells": {k: vars(c) for k, c in cells.get(ind.id, {}).items()},
+        }
+        for ind in computed.set.indicators
+    ]
+    return {
+        "set": FUNCTION_SET,
+        "period": computed.period.label,
+        "snapshot": computed.snapshot.id,
+        "total": len(functions),
+        "scopes": [s | {"total": len(functions)} for s in scopes.values()],
+        "functions": functions,
+    }
+
+
+def _evidence(ind: definitions.Indicator) -> str | None:
+    """What activity counts as using the function, in words a reader can check (None: not recorded anywhere)."""
+    m = ind.numerator
+    if m is None:
+        return None
+    what = f"{m.table}"
+    if m.where:
+        what += " where " + ", ".join(f"{k}={v}" for k, v in m.where.items())
+    return what

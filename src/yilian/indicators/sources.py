@@ -8,12 +8,15 @@ indicators that need them say "no data" instead of 0.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yilian.analytics import materialize
@@ -22,7 +25,8 @@ from yilian.db import Base
 from yilian.indicators import snapshot
 from yilian.indicators.models import Assessment
 
-MAPPING_VERSION = "1"  # bump when a view → table mapping below changes
+LOCAL = ZoneInfo("Asia/Shanghai")
+MAPPING_VERSION = "2"  # bump when a view → table mapping below changes
 
 
 def _local(col: str) -> str:
@@ -54,7 +58,7 @@ VIEW_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "referral": (
         ("referral_request", "referral_task"),
-        "SELECT r.referral_id AS id, r.direction, coalesce(t.business_status, t.status, r.status) AS status, "
+        "SELECT r.referral_id AS id, r.direction, r.priority, coalesce(t.business_status, t.status, r.status) AS status, "
         "r.patient_id, r.requester_facility_id AS from_facility_id, r.performer_facility_id AS to_facility_id, "
         f"{_local('r.authored_on')} AS submitted_at, {_local('t.due')} AS accept_due, "
         f"{_local('t.execution_start')} AS accepted_at, "
@@ -110,6 +114,125 @@ def _registry(session: Session) -> dict[str, pa.Table]:
     return {k: v for k, v in out.items() if v.num_rows or k in ("division", "facility")}
 
 
+def _local_time(v: object) -> object:
+    """A stored UTC time as local civil time (Asia/Shanghai), as the snapshot keeps times (periods are local)."""
+    if isinstance(v, datetime):
+        aware = v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+        return aware.astimezone(LOCAL).replace(tzinfo=None)
+    return v
+
+
+def _plain_row(row: dict[str, object]) -> dict[str, object]:
+    return {k: (str(v) if isinstance(v, uuid.UUID) else _local_time(v)) for k, v in row.items()}
+
+
+def _domain_tables(session: Session) -> dict[str, pa.Table]:
+    """What expert outreach and shared diagnostics record, read-only by table name (like the registry: the engine
+    needs a few columns of every row, not the domains' use cases, which check access per person and per order).
+    A domain whose tables are absent (not installed) or empty gives no table, so its indicators say "no data"."""
+    md = Base.metadata.tables
+    out: dict[str, list[dict[str, object]]] = {}
+
+    def rows(stmt: object) -> list[dict[str, object]]:
+        return [_plain_row(dict(r._mapping)) for r in session.execute(stmt)]  # type: ignore[call-overload]
+
+    if {"outreach_clinic", "outreach_clinic_day", "outreach_appointment"} <= set(md):
+        clinic, cday, appt = md["outreach_clinic"], md["outreach_clinic_day"], md["outreach_appointment"]
+        counts: dict[str, dict[str, int]] = {}
+        for day_id, status, n in session.execute(
+            select(appt.c.clinic_day_id, appt.c.status, func.count()).group_by(appt.c.clinic_day_id, appt.c.status)
+        ):
+            counts.setdefault(str(day_id), {})[str(status)] = int(n)
+        days = rows(
+            select(
+                cday.c.id,
+                cday.c.clinic_id,
+                clinic.c.practitioner_id,
+                clinic.c.facility_id,
+                clinic.c.specialty,
+                cday.c.day,
+                cday.c.status,
+                (cday.c.quota + cday.c.extra).label("quota"),
+            ).join(clinic, clinic.c.id == cday.c.clinic_id)
+        )
+        for d in days:
+            c = counts.get(str(d["id"]), {})
+            # a booked number is a live one: still booked, or already arrived or missed
+            d["booked"] = c.get("booked", 0) + c.get("arrived", 0) + c.get("noshow", 0)
+            d["arrived"], d["noshow"], d["cancelled"] = c.get("arrived", 0), c.get("noshow", 0), c.get("cancelled", 0)
+        out["outreach_clinic_day"] = days
+    if "outreach_activity" in md:
+        act = md["outreach_activity"]
+        acts = rows(
+            select(
+                act.c.id,
+                act.c.practitioner_id,
+                act.c.facility_id,
+                act.c.day,
+                act.c.kind,
+                act.c.operation_level,
+                act.c.attendees,
+            )
+        )
+        for a in acts:
+            a["attendees"] = len(a["attendees"] or [])  # type: ignore[arg-type]
+        out["outreach_activity"] = acts
+    if "outreach_checkin" in md:
+        chk = md["outreach_checkin"]
+        out["outreach_checkin"] = rows(select(chk.c.practitioner_id, chk.c.facility_id, chk.c.day))
+    if "diagnostic_order" in md:
+        order = md["diagnostic_order"]
+        rep = md["diagnostic_report"]
+        out["diagnostic_order"] = rows(
+            select(
+                order.c.id,
+                order.c.ordering_facility_id.label("facility_id"),
+                order.c.centre_facility_id,
+                order.c.modality,
+                order.c.item_code,
+                order.c.priority,
+                order.c.state,
+                order.c.ordered_at,
+                order.c.received_at,
+                order.c.reported_at,
+                rep.c.recognised,
+            ).outerjoin(rep, rep.c.order_id == order.c.id)
+        )
+    if "recognition_decision" in md:
+        dec = md["recognition_decision"]
+        out["recognition_decision"] = rows(
+            select(
+                dec.c.id,
+                dec.c.facility_id,
+                dec.c.item_code,
+                dec.c.outcome,
+                dec.c.reason,
+                dec.c.price_fen,
+                dec.c.decided_at,
+            )
+        )
+    if "teleconsultation" in md:
+        tc = md["teleconsultation"]
+        out["teleconsultation"] = rows(
+            select(
+                tc.c.id,
+                tc.c.kind,
+                tc.c.requesting_facility_id.label("facility_id"),
+                tc.c.centre_facility_id,
+                tc.c.specialty,
+                tc.c.state,
+                tc.c.requested_at,
+                tc.c.answered_at,
+            )
+        )
+    if "recognition_qualification" in md:
+        qual = md["recognition_qualification"]
+        out["recognition_qualification"] = rows(
+            select(qual.c.facility_id, qual.c.item_code, qual.c.passed_on, qual.c.valid_until)
+        )
+    return {name: pa.Table.from_pylist(data) for name, data in out.items() if data}
+
+
 def _view_loader(sql: str, paths: dict[str, Path]) -> Callable[[], pa.Table]:
     def load() -> pa.Table:
         con = duckdb.connect()
@@ -131,6 +254,10 @@ def take(
     say("registry: divisions, facilities, consortia, postings")
     tables: dict[str, pa.Table | tuple[str, snapshot.Source]] = dict(_registry(session))
     sources = dict.fromkeys(tables, "registry")
+    say("outreach and diagnostics: clinic days, activities, check-ins, orders, recognition, teleconsultations")
+    domain = _domain_tables(session)
+    tables.update(domain)
+    sources.update({name: f"table {name}" for name in domain})
     wanted = sorted({v for views, _ in VIEW_TABLES.values() for v in views})
     from yilian.analytics import definitions as view_definitions
 
