@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
@@ -184,15 +184,23 @@ def _facilities(session: Session, ids: Iterable[uuid.UUID]) -> list[Any]:
 # Orders
 
 
-def _order(session: Session, order_id: uuid.UUID | str, *, lock: bool = False) -> DiagnosticOrder:
+M = TypeVar("M", DiagnosticOrder, Teleconsultation)
+
+
+def _load(session: Session, model: type[M], row_id: uuid.UUID | str, what: str, field: str, lock: bool) -> M:
+    """A row by its id from a URL; a malformed id is as unknown as a missing one (404 naming the field)."""
     try:
-        oid = order_id if isinstance(order_id, uuid.UUID) else uuid.UUID(str(order_id))
+        rid = row_id if isinstance(row_id, uuid.UUID) else uuid.UUID(str(row_id))
     except ValueError:
-        raise NotFound(f"no diagnostic order {order_id}", field="order_id") from None
-    order = session.get(DiagnosticOrder, oid, with_for_update=lock)
-    if order is None:
-        raise NotFound(f"no diagnostic order {order_id}", field="order_id")
-    return order
+        raise NotFound(f"no {what} {row_id}", field=field) from None
+    row = session.get(model, rid, with_for_update=lock)
+    if row is None:
+        raise NotFound(f"no {what} {row_id}", field=field)
+    return row
+
+
+def _order(session: Session, order_id: uuid.UUID | str, *, lock: bool = False) -> DiagnosticOrder:
+    return _load(session, DiagnosticOrder, order_id, "diagnostic order", "order_id", lock)
 
 
 def parties(actor: Actor, order: DiagnosticOrder) -> frozenset[Party]:
@@ -292,22 +300,19 @@ def place_order(session: Session, actor: Actor, body: OrderIn, *, at: datetime |
     )
     session.add(order)
     if prior is not None and item is not None and reason is not None:
-        session.add(
-            RecognitionDecision(
-                patient_ref=ref,
-                item_code=item.code,
-                facility_id=facility_id,
-                prior_report_id=_report_row_id(session, str(prior.report_id)),
-                prior_ref=str(prior.report_id),
-                outcome="repeated",
-                reason=reason.value,
-                note=body.repeat_note,
-                patient_informed=True,
-                price_fen=item.price_fen,
-                order_id=order.id,
-                decided_by=actor.username,
-                decided_at=now,
-            )
+        _decide(
+            session,
+            actor,
+            ref,
+            item,
+            facility_id,
+            prior,
+            "repeated",
+            reason=reason.value,
+            note=body.repeat_note,
+            patient_informed=True,
+            order_id=order.id,
+            decided_at=now,
         )
     session.flush()
     _project_order(session, actor, order)
@@ -463,28 +468,7 @@ def sign_report(
     _notify_site(session, order, "report_ready", f"{order.item_name}: {body.conclusion}", now)
     if critical:
         _raise_alert(session, actor, order, "; ".join(critical_found) or body.conclusion, now)
-    session.flush()
-    names = _names(session, [order.centre_facility_id])
-    _project_order(session, actor, order, [dfhir.to_diagnostic_report(order, report, studies, names)])
-    audit.record(
-        session,
-        actor,
-        "diagnostics.report.sign",
-        patient=order.patient_ref,
-        resource=f"DiagnosticReport/{report.id}",
-        detail={"critical": critical},
-    )
-    events.emit(
-        session,
-        "diagnostics.report.signed",
-        subject=f"DiagnosticReport/{report.id}",
-        payload={
-            "facility": str(order.ordering_facility_id),
-            "critical": critical,
-            "order": str(order.id),
-            "item": order.item_name,
-        },
-    )
+    _publish_report(session, actor, order, report, studies, "signed", {"critical": critical})
     return report
 
 
@@ -576,20 +560,37 @@ def amend_report(
     _notify_site(session, order, "report_amended", f"{order.item_name}: {body.conclusion} ({body.reason})", now)
     if newly_critical:
         _raise_alert(session, actor, order, "; ".join(critical_found) or body.conclusion, now)
+    _publish_report(
+        session, actor, order, report, studies, "amended", {"version": report.version, "reason": body.reason[:200]}
+    )
+    return report
+
+
+def _publish_report(
+    session: Session,
+    actor: Actor,
+    order: DiagnosticOrder,
+    report: DiagnosticReportRow,
+    studies: Sequence[DiagnosticStudy],
+    what: str,
+    detail: dict[str, Any],
+) -> None:
+    """The report's FHIR face (a new version of the DiagnosticReport), its audit row, and the outbox event that
+    carries it to the ordering site's channels."""
     session.flush()
     names = _names(session, [order.centre_facility_id])
     _project_order(session, actor, order, [dfhir.to_diagnostic_report(order, report, studies, names)])
     audit.record(
         session,
         actor,
-        "diagnostics.report.amend",
+        "diagnostics.report." + {"signed": "sign", "amended": "amend"}[what],
         patient=order.patient_ref,
         resource=f"DiagnosticReport/{report.id}",
-        detail={"version": report.version, "reason": body.reason[:200]},
+        detail=detail,
     )
     events.emit(
         session,
-        "diagnostics.report.amended",
+        f"diagnostics.report.{what}",
         subject=f"DiagnosticReport/{report.id}",
         payload={
             "facility": str(order.ordering_facility_id),
@@ -598,7 +599,6 @@ def amend_report(
             "item": order.item_name,
         },
     )
-    return report
 
 
 def _notify_site(session: Session, order: DiagnosticOrder, kind: str, message: str, now: datetime) -> None:
@@ -1182,6 +1182,21 @@ def reuse_result(session: Session, actor: Actor, patient: str, item_code: str) -
     prior = _recognised_prior(session, item, facility_id, ref, utcnow())
     if prior is None:
         raise NotFound(f"no valid recognised result of {item.name} for this patient", field="item_code")
+    _decide(session, actor, ref, item, facility_id, prior, "reused", decided_at=utcnow())
+    return _prior_out(session, prior, item)
+
+
+def _decide(
+    session: Session,
+    actor: Actor,
+    ref: str,
+    item: rules.RecognisedItem,
+    facility_id: uuid.UUID,
+    prior: PriorResult,
+    outcome: str,
+    **extra: Any,
+) -> None:
+    """Record what a doctor did with a valid recognised result (reused: a test avoided; repeated: with its reason)."""
     session.add(
         RecognitionDecision(
             patient_ref=ref,
@@ -1189,12 +1204,12 @@ def reuse_result(session: Session, actor: Actor, patient: str, item_code: str) -
             facility_id=facility_id,
             prior_report_id=_report_row_id(session, str(prior.report_id)),
             prior_ref=str(prior.report_id),
-            outcome="reused",
+            outcome=outcome,
             price_fen=item.price_fen,
             decided_by=actor.username,
+            **extra,
         )
     )
-    return _prior_out(session, prior, item)
 
 
 def qualify(session: Session, actor: Actor, body: QualificationIn) -> RecognitionQualification:
@@ -1317,14 +1332,7 @@ def recognition_report(session: Session, *, since: datetime) -> RecognitionRepor
 
 
 def _consult(session: Session, consult_id: uuid.UUID | str, *, lock: bool = False) -> Teleconsultation:
-    try:
-        cid = consult_id if isinstance(consult_id, uuid.UUID) else uuid.UUID(str(consult_id))
-    except ValueError:
-        raise NotFound(f"no teleconsultation {consult_id}", field="consultation_id") from None
-    c = session.get(Teleconsultation, cid, with_for_update=lock)
-    if c is None:
-        raise NotFound(f"no teleconsultation {consult_id}", field="consultation_id")
-    return c
+    return _load(session, Teleconsultation, consult_id, "teleconsultation", "consultation_id", lock)
 
 
 def consult_parties(actor: Actor, c: Teleconsultation) -> frozenset[Party]:
