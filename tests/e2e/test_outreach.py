@@ -56,3 +56,51 @@ def test_the_31st_booking_waits_and_a_cancellation_promotes_it(browser, live_ser
     finally:
         first.close()
         second.close()
+
+
+def test_in_the_demo_the_quota_sends_a_patient_to_the_waitlist_and_cancellations_promote_them(
+    browser, demo_site
+) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    days = [
+        (c["id"], d)
+        for c in httpx.get(f"{demo_site.url}/api/v1/outreach/public/clinics", timeout=30).json()
+        for d in c["days"]
+        if d["open_for_booking"]
+    ]
+    full_clinic, full = next((cid, d) for cid, d in days if d["free"] == 0 and d["waiting"] > 0)
+    open_clinic, free = next((cid, d) for cid, d in days if d["free"] > 0)
+    assert full["booked"] >= 30, "the demo's full day holds its quota of 30"
+    first, second = browser.new_context(**PHONE), browser.new_context(**PHONE)
+    desk = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
+    try:
+        a, b, staff = first.new_page(), second.new_page(), desk.new_page()
+        for p in (a, b, staff):
+            p.set_default_timeout(20000)
+
+        book_on_the_public_page(a, demo_site.url, open_clinic, free["day"], "刘女士", "13912340001")
+        assert "预约成功" in a.inner_text('[data-testid="booking-result"]')
+
+        book_on_the_public_page(b, demo_site.url, full_clinic, full["day"], "王先生", "13912340002")
+        position = full["waiting"] + 1
+        assert f"候补第 {position} 位" in b.inner_text('[data-testid="waitlist-position"]')
+
+        staff.goto(f"{demo_site.url}/login")
+        staff.fill("input[name=username]", "coordinator")
+        staff.fill("input[name=password]", "yilian2026")
+        staff.click("button[type=submit]")
+        staff.wait_for_url(f"{demo_site.url}/")
+        staff.goto(f"{demo_site.url}/outreach/clinics/{full_clinic}?day={full['day']}")
+        for _ in range(position):  # each cancellation gives the number to the first patient waiting
+            staff.locator('[data-testid="appointments"] button[type="submit"]').first.click()
+            staff.wait_for_load_state()
+        assert "王先生" in staff.inner_text('[data-testid="appointments"]')
+
+        b.goto(f"{demo_site.url}/book/mine")
+        mine = b.inner_text('[data-testid="my-appointments"]')
+        assert "预约成功" in mine and full["day"] in mine
+        assert b.locator('[data-testid="my-waitlist"]').count() == 0
+    finally:
+        for context in (first, second, desk):
+            context.close()

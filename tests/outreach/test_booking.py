@@ -266,3 +266,65 @@ def test_the_same_patient_joins_a_full_days_waitlist_once_even_at_once(http, sit
     assert day["waiting"] == 1
     booked_again = book(http, site, "王大爷", 556)
     assert booked_again.status_code == 409 and "already on the waitlist" in booked_again.json()["message"]
+
+
+def test_numbers_open_at_eight_oclock_seven_days_before_the_clinic(site) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from yilian.errors import Conflict
+
+    day = site.day + timedelta(days=10)
+    with unit_of_work() as s:
+        clinic = clinics.create_clinic(s, ClinicIn(practitioner_id=site.li, facility="LXZY", days=[day]))
+        clinic_id = clinic.id
+    release = day - timedelta(days=7)
+    just_before = datetime(release.year, release.month, release.day, 7, 59, tzinfo=ZoneInfo("Asia/Shanghai"))
+    at_eight = just_before + timedelta(minutes=1)
+
+    with pytest.raises(Conflict) as early, unit_of_work() as s:
+        clinics.book(s, clinic_id, day, PatientIn(name="早起的人", phone=phone(600)), now=just_before)
+    with unit_of_work() as s:
+        out = clinics.book(s, clinic_id, day, PatientIn(name="早起的人", phone=phone(600)), now=at_eight)
+
+    assert early.value.field == "day" and f"released at {release} 08:00" in early.value.message
+    assert out.appointment is not None and out.appointment.number == 1
+
+
+def test_an_extra_session_gives_its_numbers_to_the_patients_waiting_for_the_full_day(http, site) -> None:  # type: ignore[no-untyped-def]
+    for i in range(6):  # 3 numbers, then 3 waiting
+        book(http, site, f"患者{i}", i)
+    extra_day = site.day + timedelta(days=1)
+
+    r = http.post(
+        f"/api/v1/outreach/clinics/{site.clinic_id}/days",
+        json={"days": [str(extra_day)], "waitlist_of": str(site.day)},
+        headers=site.auth("desk"),
+    )
+
+    assert r.status_code == 201, r.text
+    days = {d["day"]: (d["booked"], d["free"], d["waiting"]) for d in r.json()}
+    assert days[str(site.day)] == (3, 0, 0) and days[str(extra_day)] == (3, 0, 0)
+    moved = http.get(f"/api/v1/outreach/clinics/{site.clinic_id}/days/{extra_day}", headers=site.auth("desk")).json()
+    assert [(a["patient_name"], a["number"], a["channel"]) for a in moved["appointments"]] == [
+        ("患者3", 1, "waitlist"),
+        ("患者4", 2, "waitlist"),
+        ("患者5", 3, "waitlist"),
+    ]
+    with unit_of_work() as s:
+        outbox.subscribe("outreach.sms", clinics.deliver_sms)
+        outbox.deliver_pending(s)
+    told = sms.gateway().last_to(phone(4))  # type: ignore[attr-defined]
+    assert told is not None and str(extra_day) in told.text and "第2号" in told.text
+    again = http.post(
+        f"/api/v1/outreach/clinics/{site.clinic_id}/days",
+        json={"days": [str(extra_day)], "waitlist_of": str(site.day)},
+        headers=site.auth("desk"),
+    )
+    assert again.status_code == 409 and again.json()["field"] == "days"
+    outsider = http.post(
+        f"/api/v1/outreach/clinics/{site.clinic_id}/days",
+        json={"days": [str(extra_day + timedelta(days=1))], "waitlist_of": str(site.day)},
+        headers=site.auth("far_coord"),
+    )
+    assert outsider.status_code == 403

@@ -143,3 +143,31 @@ def test_the_receiving_hospital_records_a_check_in_and_a_lecture_from_the_progra
     after = http.get(url, headers=site.auth("desk")).text
     assert "心衰规范化治疗" in after and "专题讲座" in after
     assert http.get(url, headers=site.auth("township")).text.count('data-testid="activity-form"') == 0
+
+
+def test_the_calendar_explains_which_rule_cannot_hold_and_by_how_much(http, site) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    first = local_now().date().replace(day=1)
+    monday = first + timedelta(days=(7 - first.weekday()) % 7 or 7)  # a Monday with its whole week in the month
+    duty = [str(monday + timedelta(days=i)) for i in range(6)]  # 张三 is on duty at home Monday to Saturday
+    marked = http.post(
+        "/api/v1/outreach/expert-days",
+        json={"practitioner_id": site.zhang, "days": duty, "kind": "home_duty"},
+        headers=site.auth("coord"),
+    )
+    assert marked.status_code == 201
+    month = f"{first:%Y-%m}"
+    url = f"/outreach/programmes/{site.programme_id}/roster"
+
+    assert http.post(url, data={"month": month}, headers=site.auth("coord")).status_code == 303
+    page = http.get(url, params={"month": month}, headers=site.auth("coord"))
+    roster = http.get(
+        f"/api/v1/outreach/programmes/{site.programme_id}/rosters/{month}", headers=site.auth("coord")
+    ).json()
+
+    assert not roster["feasible"]
+    short = [s for s in roster["shortfalls"] if s["rule"] == "resident_days"]
+    assert short and short[0]["expert_id"] == site.zhang and short[0]["amount"] >= 3
+    assert "本月无法全部满足的规则" in page.text and "常驻专家每周在岗天数" in page.text
+    assert f"差 {short[0]['amount']} 天" in page.text and "home duty" in page.text

