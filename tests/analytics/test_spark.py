@@ -11,8 +11,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
-from yilian.analytics import catalogue, spark, typed
+from yilian.analytics import catalogue, cli, spark, typed
 from yilian.analytics.compiler import compile_view
 from yilian.analytics.runner import connect, drop_source, execute, register_source
 from yilian.errors import Invalid
@@ -230,3 +231,12 @@ def test_spark_refuses_a_view_it_cannot_run_with_the_reason():
     with pytest.raises(Invalid) as refused:
         spark.compile_spark(view)
     assert "repeat" in refused.value.message and "DuckDB" in refused.value.message
+
+
+def test_yilian_views_explain_prints_the_spark_sql_or_why_not():
+    runner = CliRunner()
+    shown = runner.invoke(cli.app, ["explain", "encounter", "--spark"])
+    assert shown.exit_code == 0, shown.output
+    assert "from_json(resource, 'STRUCT<" in shown.stdout and "transform(" in shown.stdout
+    refused = runner.invoke(cli.app, ["explain", "referral_task", "--spark"])
+    assert refused.exit_code == 2 and "cannot run on Spark" in refused.output

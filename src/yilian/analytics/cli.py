@@ -130,10 +130,20 @@ def _invalid(message: str, field: str) -> YilianError:
 
 
 @app.command("explain")
-def explain_cmd(view: Annotated[str, typer.Argument(help="ViewDefinition JSON file or shipped view name.")]) -> None:
+def explain_cmd(
+    view: Annotated[str, typer.Argument(help="ViewDefinition JSON file or shipped view name.")],
+    spark_sql: Annotated[
+        bool, typer.Option("--spark", help="Print the Spark SQL instead (over a relation `resources`).")
+    ] = False,
+) -> None:
     """Print a view's columns, the DuckDB SQL it compiles to, and what falls back to Python."""
     try:
-        typer.echo(compile_view(load_view(view)).explain())
+        if spark_sql:
+            from yilian.analytics.spark import compile_spark
+
+            typer.echo(compile_spark(load_view(view)).sql("resources"))
+        else:
+            typer.echo(compile_view(load_view(view)).explain())
     except YilianError as exc:
         _fail(exc)
 

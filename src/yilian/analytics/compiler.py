@@ -729,7 +729,15 @@ class CompiledView:
             lines += [f"  {f.field}: {f.expression}  ({f.reason})" for f in self.fallbacks]
         else:
             lines.append("Python fallback: none, the whole view runs as DuckDB SQL")
-        lines += ["sql:", self.sql("resources")]
+        from yilian.analytics import typed  # typed builds on this module
+
+        runs = self
+        try:
+            runs = typed.compile_typed(self.view) if self.engine == "json" else self
+            lines.append("engine: typed — each resource's JSON parsed once into the members the view reads")
+        except Unsupported as exc:
+            lines.append(f"engine: JSON compiler — the typed engine (and Spark) cannot run this view: {exc}")
+        lines += ["sql:", runs.sql("resources")]
         return "\n".join(lines)
 
 
