@@ -168,7 +168,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         "How the parameters were fitted: the alternative-specific constants of facility choice were adjusted by",
         "log(target share / model share) for a few rounds (visits: village 22 %, township 28 %; admissions: township 22 %,",
         "county hospitals 64 %), the demand scales by the ratio of target to model rates, and the referral propensities by",
-        "the Yanling anchors. Every parameter and its source is in `src/yilian/twin/parameters.yaml`.",
+        "the Yanling anchors. Every parameter and its source is in `src/yilian/twin/parameters.yaml`. Up-referrals are",
+        "decided by the referrals domain's criteria and routed by its router (twin/decisions.py); the primary-level",
+        "propensities were halved when the chronic-disease criteria took over part of their referrals.",
         "",
     ]
     return "\n".join(lines)
