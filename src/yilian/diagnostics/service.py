@@ -1442,7 +1442,7 @@ def search_patients(session: Session, actor: Actor, text: str, *, limit: int = 2
             access.check(session, actor, "read", "Patient", ref)
         except (Forbidden, NotFound):
             continue
-        label = f"{display_name(p)} · {p.get('gender', '')} · {p.get('birthDate', '')}"
+        label = f"{display_name(p)} · {p.get('birthDate', '')}"
         out.append((ref, label))
         if len(out) >= limit:
             break
