@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from yilian.db import read_session
 from yilian.errors import Forbidden, Invalid, YilianError
@@ -297,7 +298,9 @@ async def add_change(request: Request, actor: Annotated[Actor, Depends(current_a
             change = _change_from_form(form)
             candidate = [*changes, change]
             region = _region_for(area, candidate, focus=True)
-            jobs.validate(
+            # Applying the changes to a small world takes a fraction of a second: off the event loop.
+            await run_in_threadpool(
+                jobs.validate,
                 jobs.RunRequest(
                     name="draft",
                     region=region,
@@ -306,7 +309,7 @@ async def add_change(request: Request, actor: Annotated[Actor, Depends(current_a
                     replications=1,
                     years=1,
                     scale=_auto_scale(region),
-                )
+                ),
             )
             changes = candidate
     except YilianError as exc:
@@ -345,7 +348,7 @@ async def start_run(request: Request, actor: Annotated[Actor, Depends(current_ac
             years=years,
             scale=scale,
         )
-        job_id = jobs.start(req, owner=actor.username)
+        job_id = await run_in_threadpool(jobs.start, req, owner=actor.username)
     except YilianError as exc:
         return render(
             request,
