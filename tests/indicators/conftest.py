@@ -35,8 +35,24 @@ def region() -> dict[str, list[dict[str, Any]]]:
     return {
         "division": [
             {"code": "1410", "name": "临汾市", "level": "city", "parent_code": "14", "population": None},
-            {"code": "141021", "name": "A县", "level": "county", "parent_code": "1410", "population": 20000},
-            {"code": "141022", "name": "B县", "level": "county", "parent_code": "1410", "population": 10000},
+            {
+                "code": "141021",
+                "name": "A县",
+                "level": "county",
+                "parent_code": "1410",
+                "population": 20000,
+                "lon": 111.47,
+                "lat": 35.64,
+            },
+            {
+                "code": "141022",
+                "name": "B县",
+                "level": "county",
+                "parent_code": "1410",
+                "population": 10000,
+                "lon": 111.22,
+                "lat": 35.85,
+            },
             {"code": "141023", "name": "C县", "level": "county", "parent_code": "1410", "population": None},
             {"code": "140105", "name": "小店区", "level": "county", "parent_code": "1401", "population": 800000},
         ],

@@ -219,3 +219,32 @@ def test_the_function_guide_matrix_is_a_page_and_a_json_endpoint(http: Any, regi
     assert "功能指南使用情况" in page.text and "15 / 36" in page.text and "医学影像中心（远程影像）" in page.text
     outside = http.get("/api/v1/indicators/functions?period=2026&scope=1401", headers=official)
     assert outside.status_code == 403 and outside.json()["field"] == "scope"
+
+
+def test_an_official_drills_down_from_the_province_to_one_facilitys_own_figures(
+    http: Any, region: dict[str, str]
+) -> None:
+    from datetime import datetime
+
+    from indicators.conftest import region as fixture_region
+    from yilian.indicators import snapshot
+
+    snap = snapshot.write(fixture_region(), snapshot.default_root(), now=datetime(2026, 1, 5))  # type: ignore[arg-type]
+    official = _auth(region["official"])
+    base = f"/indicators?set=county-community&period=2026&indicator=cc.primary_visit_share&snapshot={snap.id}"
+    province = http.get(base + "&scope=14", headers=official)
+    assert province.status_code == 403  # the official's jurisdiction is Linfen (1410)
+    city = http.get(base + "&scope=1410", headers=official).text
+    # Linfen county by county, each county on the map at its seat and one click from its facilities
+    assert 'data-testid="down-141021"' in city and "scope=141021&amp;view=facilities" in city
+    assert '"name": "A\\u53bf"' in city and "[111.47, 35.64, 60.0]" in city
+    county = http.get(base + "&scope=141021&view=facilities", headers=official).text
+    assert "A县甲镇卫生院" in county and "/indicators/facility/A-T1?set=county-community" in county
+    assert "临汾市" in county  # the trail back up
+    page = http.get(f"/indicators/facility/A-T1?set=county-community&period=2026&snapshot={snap.id}", headers=official)
+    assert page.status_code == 200
+    assert "A县甲镇卫生院" in page.text and 'data-testid="row-cc.primary_visit_share"' in page.text
+    # a facility's own share of primary visits (all of them: it is a township centre); residents' measures say why not
+    assert "counted for a county&#39;s residents, not per facility" in page.text
+    outside = http.get(f"/indicators/facility/RC?period=2026&snapshot={snap.id}", headers=official)
+    assert outside.status_code == 403

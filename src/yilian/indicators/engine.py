@@ -497,6 +497,10 @@ class Engine:
                     {s.key: rules.Value(None, "no_data", miss.note) for s in scopes},
                     {s.key: (None, None) for s in scopes},
                 )
+        per_resident = any((by := ind.scope_of(m)) is not None and by.division for m in measures)
+        if per_resident and any(s.kind == "facility" for s in scopes):
+            note = "no data: counted for a county's residents, not per facility"
+            return {s.key: rules.Value(None, "no_data", note) for s in scopes}, {s.key: (None, None) for s in scopes}
         partial = next((x for m in measures if (x := self.missing(m, period, ind))), None)
         num = self.measure(ind, ind.numerator, period, scopes, maps)
         den = self.measure(ind, ind.denominator, period, scopes, maps) if ind.denominator else None

@@ -20,7 +20,7 @@ from yilian.web.templating import render
 router = APIRouter(include_in_schema=False)
 ROLES = frozenset({str(r) for r in JURISDICTION_ROLES | {Role.SYSTEM_ADMIN, Role.CONSORTIUM_ADMIN}})
 NAV = [(50, NavItem("/indicators", "Indicators", ROLES))]
-VIEWS = ("ranking", "trend", "consortia", "definitions")
+VIEWS = ("ranking", "trend", "consortia", "facilities", "definitions")
 
 
 def _fmt(v: float | None) -> str:
@@ -34,6 +34,7 @@ def _ctx(**values: Any) -> dict[str, Any]:
         "aspects": definitions.ASPECTS,
         "sets": list(definitions.load_all().values()),
         "views": VIEWS,
+        "next_level": next_level,
         **values,
     }
 
@@ -52,7 +53,7 @@ def dashboard(
     period: Annotated[str | None, Query(max_length=24)] = None,
     scope: Annotated[str | None, Query(max_length=40)] = None,
     indicator: Annotated[str | None, Query(max_length=64)] = None,
-    view: Annotated[str, Query(pattern="^(ranking|trend|consortia|definitions)$")] = "ranking",
+    view: Annotated[str, Query(pattern="^(ranking|trend|consortia|facilities|definitions)$")] = "ranking",
     snapshot: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     iset = definitions.get_set(set, field="set")
@@ -66,15 +67,21 @@ def dashboard(
     series: list[Result] = []
     snapshot_id = None
     message = None
+    places: dict[str, dict[str, Any]] = {}
     if view != "definitions":
         try:
             engine = service.open_engine(snapshot)
             snapshot_id = engine.snap.id
+            places = service.places(engine)
             if view == "consortia":
                 for c in service.consortia_in(engine, scope):
                     results += service.compute(engine, iset.id, period, c, {chosen.id}).results
+            elif view == "facilities":
+                results = service.compute_facilities(engine, iset.id, period, scope or "").results
             else:
-                results = service.compute(engine, iset.id, period, scope).results
+                # a province is shown city by city; a city county by county (drill-down province → facility)
+                by_city = bool(scope) and len(scope or "") == 2
+                results = service.compute(engine, iset.id, period, scope, by_city=by_city).results
             if view == "trend":
                 series = service.trend(engine, chosen.id, period, scope)
         except NotFound as exc:
@@ -99,6 +106,71 @@ def dashboard(
             series=series,
             snapshot_id=snapshot_id,
             message=message,
+            trail=service.trail(places, scope),
+            points=_points(ranking, places),
+            point_links={r.scope: next_level(r, iset.id, period, chosen.id) for r in ranking},
+        ),
+    )
+
+
+def _points(ranking: list[Result], places: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The map scatter: each ranked scope at its registry coordinates, coloured by its value (null: no data)."""
+    out = []
+    for r in ranking:
+        p = places.get(r.scope) or {}
+        if p.get("lon") is None or p.get("lat") is None:
+            continue
+        out.append({"name": r.scope_name, "key": r.scope, "value": [p["lon"], p["lat"], r.value]})
+    return out
+
+
+def next_level(r: Result, iset_id: str, period: str, indicator: str) -> str | None:
+    """Where clicking a ranked scope leads: city → its counties, county → its facilities, facility → its page."""
+    base = f"/indicators?set={iset_id}&period={period}&indicator={indicator}"
+    if r.scope_kind == "facility":
+        return f"/indicators/facility/{r.scope}?set={iset_id}&period={period}"
+    if r.scope_kind == "division" and len(r.scope) in (2, 4):
+        return f"{base}&scope={r.scope}"
+    if r.scope_kind == "division" and len(r.scope) == 6:
+        return f"{base}&scope={r.scope}&view=facilities"
+    return None
+
+
+@router.get("/indicators/facility/{facility_id}")
+def facility_page(
+    request: Request,
+    facility_id: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    set: Annotated[str, Query(max_length=40)] = "county-community",
+    period: Annotated[str | None, Query(max_length=24)] = None,
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """One facility's own figures against their targets, every indicator with its definition and rows."""
+    iset = definitions.get_set(set, field="set")
+    period = period or str(service.today().year)
+    rules.parse_period(period)
+    engine = service.open_engine(snapshot)
+    service.check_facility(actor, engine, facility_id)
+    places = service.places(engine)
+    results = service.compute(engine, iset.id, period, facility_id).results
+    reached = [
+        {"name": r.name, "name_en": r.name_en, "pct": round(r.value / r.target * 100, 1)}
+        for r in results
+        if r.value is not None and r.target
+    ]
+    return render(
+        request,
+        "indicators/facility.html",
+        _ctx(
+            iset=iset,
+            period=period,
+            facility=places[facility_id],
+            facility_id=facility_id,
+            results=results,
+            reached=reached,
+            snapshot_id=engine.snap.id,
+            trail=service.trail(places, facility_id),
+            by_id={i.id: i for i in iset.indicators},
         ),
     )
 

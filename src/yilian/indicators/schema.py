@@ -15,7 +15,7 @@ TS, D = pa.timestamp("us"), pa.date32()
 
 TABLES: dict[str, dict[str, pa.DataType]] = {
     # registry (network domain)
-    "division": {"code": S, "name": S, "level": S, "parent_code": S, "population": N},
+    "division": {"code": S, "name": S, "level": S, "parent_code": S, "population": N, "lon": F, "lat": F},
     "facility": {
         "id": S,
         "code": S,
@@ -25,6 +25,8 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
         "division_code": S,
         "county_code": S,
         "beds": N,
+        "lon": F,
+        "lat": F,
     },
     "consortium": {"id": S, "name": S, "form": S, "division_code": S, "lead_facility_id": S},
     "consortium_member": {"consortium_id": S, "facility_id": S, "role": S, "membership": S},

@@ -46,10 +46,13 @@ def _is_consortium(text: str) -> bool:
     return True
 
 
-def resolve_scopes(engine: Engine, iset: definitions.IndicatorSet, requested: str | None) -> list[Scope]:
+def resolve_scopes(
+    engine: Engine, iset: definitions.IndicatorSet, requested: str | None, by_city: bool = False
+) -> list[Scope]:
     """The scopes a request means. County sets: every county under a division (the counties with a county medical
-    community when nothing is asked), one county, or one consortium (by id). Facility sets: the facilities of the set's
-    level under a division, or one facility (by id or code)."""
+    community when nothing is asked; the cities of a province with `by_city`), one county, one consortium (by id) or
+    one facility (by id: its own figures). Facility sets: the facilities of the set's level under a division, or one
+    facility (by id or code)."""
     divisions = {str(d["code"]): d for d in _records(engine, "division")}
     facilities = _records(engine, "facility")
     if iset.scope_level == "facility":
@@ -71,10 +74,26 @@ def resolve_scopes(engine: Engine, iset: definitions.IndicatorSet, requested: st
             code, str(d.get("name") or code), "division", by_county.get(code, set()), {code}, int(pop) if pop else None
         )
 
+    def city(code: str) -> Scope:
+        """A prefecture-level city as one scope: its counties' facilities and residents together."""
+        d = divisions.get(code, {})
+        counties = {c for c in by_county if c.startswith(code)}
+        fids = {f for c in counties for f in by_county[c]}
+        pop = d.get("population")
+        if pop is None:  # a city's census is the sum of its counties' when only those are loaded
+            pops = [divisions[c].get("population") for c in counties if c in divisions]
+            pop = sum(int(p) for p in pops if p) if pops and all(pops) else None
+        return Scope(code, str(d.get("name") or code), "division", fids, counties, int(pop) if pop else None)
+
+    fac = next((f for f in facilities if requested and str(f["id"]) == requested), None)
+    if fac is not None:
+        # one facility: its own figures. Measures counted per county of residence do not apply to it (the engine
+        # says so); everything counted where care happened does.
+        return [Scope(str(fac["id"]), str(fac["name"]), "facility", {str(fac["id"])})]
     if requested and _is_consortium(requested):
         cons = {str(c["id"]): c for c in _records(engine, "consortium")}
         if requested not in cons:
-            raise NotFound(f"no consortium {requested!r} in the snapshot", field="scope")
+            raise NotFound(f"no consortium or facility {requested!r} in the snapshot", field="scope")
         c = cons[requested]
         members = {
             str(m["facility_id"]) for m in _records(engine, "consortium_member") if m["consortium_id"] == requested
@@ -95,6 +114,10 @@ def resolve_scopes(engine: Engine, iset: definitions.IndicatorSet, requested: st
             raise NotFound(f"no division {requested!r} in the snapshot", field="scope")
         if len(requested) == 6:
             return [county(requested)]
+        if len(requested) == 2 and by_city:
+            return [
+                city(c) for c in sorted(c for c, d in divisions.items() if d["level"] == "city" and c[:2] == requested)
+            ]
         codes = sorted(c for c, d in divisions.items() if d["level"] == "county" and c.startswith(requested))
         with_facilities = [c for c in codes if c in by_county]
         return [county(c) for c in (with_facilities or codes)]
@@ -118,11 +141,16 @@ def open_engine(snapshot_id: str | None = None, root: Path | None = None) -> Eng
 
 
 def compute(
-    engine: Engine, set_id: str, period_text: str, scope: str | None = None, only: set[str] | None = None
+    engine: Engine,
+    set_id: str,
+    period_text: str,
+    scope: str | None = None,
+    only: set[str] | None = None,
+    by_city: bool = False,
 ) -> Computed:
     iset = definitions.get_set(set_id, field="set")
     period = rules.parse_period(period_text)
-    scopes = resolve_scopes(engine, iset, scope)
+    scopes = resolve_scopes(engine, iset, scope, by_city)
     return Computed(iset, period, engine.snap, engine.compute(iset, period, scopes, only))
 
 
@@ -419,3 +447,83 @@ def _evidence(ind: definitions.Indicator) -> str | None:
     if m.where:
         what += " where " + ", ".join(f"{k}={v}" for k, v in m.where.items())
     return what
+
+
+# ---------------------------------------------------------------------------------------------- dashboards
+
+
+def facilities_of(engine: Engine, county: str) -> list[Scope]:
+    """Every facility of a county as its own scope (the last step of the drill-down)."""
+    if not (county.isdigit() and len(county) == 6):
+        raise Invalid("the facilities of one county: give a county code (141021)", field="scope")
+    rows = [f for f in _records(engine, "facility") if str(f["county_code"]) == county]
+    return [
+        Scope(str(f["id"]), str(f["name"]), "facility", {str(f["id"])}) for f in sorted(rows, key=lambda f: f["name"])
+    ]
+
+
+def compute_facilities(engine: Engine, set_id: str, period_text: str, county: str) -> Computed:
+    iset = definitions.get_set(set_id, field="set")
+    period = rules.parse_period(period_text)
+    return Computed(iset, period, engine.snap, engine.compute(iset, period, facilities_of(engine, county)))
+
+
+def places(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Name, level, coordinates and parent of every division (by code) and facility (by id), for maps and the
+    drill-down trail. Coordinates are the registry's (division seats, facility positions); no map tiles."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in _records(engine, "division"):
+        out[str(d["code"])] = {
+            "name": d["name"],
+            "kind": str(d["level"]),
+            "lon": d.get("lon"),
+            "lat": d.get("lat"),
+            "parent": d.get("parent_code"),
+        }
+    for f in _records(engine, "facility"):
+        out[str(f["id"])] = {
+            "name": f["name"],
+            "kind": "facility",
+            "lon": f.get("lon"),
+            "lat": f.get("lat"),
+            "parent": str(f["county_code"]),
+            "level": f["level"],
+        }
+    return out
+
+
+def trail(places_by_key: dict[str, dict[str, Any]], scope: str | None) -> list[tuple[str, str]]:
+    """The drill-down trail from the province to `scope`: [(key, name), …]."""
+    out: list[tuple[str, str]] = []
+    key = scope
+    while key and key in places_by_key and len(out) < 6:
+        out.append((key, str(places_by_key[key]["name"])))
+        key = places_by_key[key].get("parent")
+        if key and key not in places_by_key and len(key) > 2:
+            key = key[: len(key) - 2]  # a city-less county (直辖县) or a division whose parent is not loaded
+    return list(reversed(out))
+
+
+def check_facility(actor: Actor, engine: Engine, facility_id: str) -> None:
+    """Who may see one facility's own figures: its own staff, officials over its county, administrators of a
+    consortium it belongs to (or of its county)."""
+    fac = next((f for f in _records(engine, "facility") if str(f["id"]) == facility_id), None)
+    if fac is None:
+        raise NotFound(f"no facility {facility_id!r} in the snapshot", field="facility")
+    if actor.role == Role.SYSTEM_ADMIN or str(actor.facility_id or "") == facility_id:
+        return
+    county = str(fac["county_code"])
+    if actor.role in JURISDICTION_ROLES and access.in_jurisdiction(actor, county):
+        return
+    if actor.role == Role.CONSORTIUM_ADMIN:
+        own = {str(c) for c in actor.consortium_ids}
+        members = {
+            str(m["consortium_id"])
+            for m in _records(engine, "consortium_member")
+            if str(m["facility_id"]) == facility_id
+        }
+        if own & members or (actor.facility_division_code or "")[:6] == county:
+            return
+    raise Forbidden(
+        "this facility's figures are for its own staff, its consortium and its commission", field="facility"
+    )

@@ -80,9 +80,21 @@ def _registry(session: Session) -> dict[str, pa.Table]:
     prac, role = md["practitioner"], md["practitioner_role"]
     out: dict[str, pa.Table] = {}
     out["division"] = pa.Table.from_pylist(
-        rows(select(div.c.code, div.c.name, div.c.level, div.c.parent_code, div.c.population))
+        rows(select(div.c.code, div.c.name, div.c.level, div.c.parent_code, div.c.population, div.c.lon, div.c.lat))
     )
-    facs = rows(select(fac.c.id, fac.c.code, fac.c.name, fac.c.level, fac.c.kind, fac.c.division_code, fac.c.beds))
+    facs = rows(
+        select(
+            fac.c.id,
+            fac.c.code,
+            fac.c.name,
+            fac.c.level,
+            fac.c.kind,
+            fac.c.division_code,
+            fac.c.beds,
+            fac.c.lon,
+            fac.c.lat,
+        )
+    )
     for f in facs:
         f["id"] = str(f["id"])
         f["county_code"] = str(f["division_code"])[:6]
