@@ -67,6 +67,13 @@ KIND_LABELS = {
     "recurring_visit": "A date of the recurring visit",
     "monthly_days": "Days a month at the posting",
     "lock": "A coordinator's lock",
+    "two_places": "Two places on one day",
+    "unavailable": "On leave",
+    "home_duty": "On duty at the home hospital",
+    "not_eligible": "Not eligible there",
+    "outside_posting": "Outside the posting",
+    "travel_hop": "Too far between consecutive days",
+    "max_outreach": "Cap on outreach days",
 }
 
 
