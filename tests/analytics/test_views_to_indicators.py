@@ -4,16 +4,35 @@ commands a region's analyst runs, with the view changed where a region changes i
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from yilian import cli as yilian_cli
 from yilian.analytics import catalogue
+from yilian.config import get_settings
 from yilian.db import unit_of_work
 from yilian.fhir import store
 from yilian.network import service as network
 from yilian.network.schemas import FacilityIn
+
+
+@pytest.fixture
+def own_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A data directory of its own: the snapshot parts other tests left in the session's would otherwise mix in
+    their versions of e1, e2 … (the database is emptied between tests, the files are not)."""
+    old = get_settings().data_dir
+    if (old / "secret_key").exists():  # tokens already issued stay valid
+        shutil.copy(old / "secret_key", tmp_path / "secret_key")
+    monkeypatch.setenv("YILIAN_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 def _encounter(eid: str, cls: str, facility: str, start: str) -> dict[str, Any]:
@@ -38,7 +57,7 @@ def _primary_visit_share(runner: CliRunner) -> tuple[float, int, int]:
     return share["value"], share["numerator"], share["denominator"]
 
 
-def test_a_changed_view_definition_changes_the_indicator_after_yilian_views_materialize(admin: Any):
+def test_a_changed_view_definition_changes_the_indicator_after_yilian_views_materialize(own_data_dir: Path, admin: Any):
     with unit_of_work() as session:
         network.load_divisions(session, "14")
         village = network.create_facility(
