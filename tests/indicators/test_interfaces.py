@@ -248,3 +248,21 @@ def test_an_official_drills_down_from_the_province_to_one_facilitys_own_figures(
     assert "counted for a county&#39;s residents, not per facility" in page.text
     outside = http.get(f"/indicators/facility/RC?period=2026&snapshot={snap.id}", headers=official)
     assert outside.status_code == 403
+
+
+def test_the_monthly_report_prints_one_county_per_page_and_comes_as_a_pdf(http: Any, region: dict[str, str]) -> None:
+    from datetime import datetime
+
+    from indicators.conftest import region as fixture_region
+    from yilian.indicators import snapshot
+
+    snap = snapshot.write(fixture_region(), snapshot.default_root(), now=datetime(2026, 1, 6))  # type: ignore[arg-type]
+    official = _auth(region["official"])
+    url = f"/indicators/report?set=referrals&period=2026-03&scope=1410&snapshot={snap.id}"
+    page = http.get(url, headers=official)
+    assert page.status_code == 200
+    assert "@media print" in page.text and "双向转诊运行指标" in page.text
+    assert page.text.count("<section>") == 2  # A县 and B县, each its own printed page
+    pdf = http.get(url + "&format=pdf", headers=official)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and b"STSong-Light" in pdf.content

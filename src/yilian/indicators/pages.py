@@ -198,3 +198,38 @@ def functions_page(
         "indicators/functions.html",
         _ctx(period=period, scope=scope or "", matrix=matrix, message=message),
     )
+
+
+@router.get("/indicators/report")
+def monthly_report(
+    request: Request,
+    actor: Annotated[Actor, Depends(current_actor)],
+    set: Annotated[str, Query(max_length=40)] = "county-community",
+    period: Annotated[str | None, Query(max_length=24)] = None,
+    scope: Annotated[str | None, Query(max_length=40)] = None,
+    format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
+    snapshot: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The monthly report of a set: a print view (A4 landscape, one county per page) or the same as a PDF."""
+    iset = definitions.get_set(set, field="set")
+    today = service.today()
+    period = period or f"{today.year:04d}-{today.month:02d}"
+    rules.parse_period(period)
+    scope = service.check_scope(actor, scope)
+    computed = service.compute(service.open_engine(snapshot), iset.id, period, scope)
+    if format == "pdf":
+        from yilian.indicators import report
+
+        return Response(
+            report.render_pdf(computed, actor.lang),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{iset.id}-{period}.pdf"'},
+        )
+    by_scope: dict[str, list[Result]] = {}
+    for r in computed.results:
+        by_scope.setdefault(r.scope_name, []).append(r)
+    return render(
+        request,
+        "indicators/report.html",
+        _ctx(iset=iset, period=period, scope=scope or "", by_scope=by_scope, snapshot_id=computed.snapshot.id),
+    )
