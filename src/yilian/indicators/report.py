@@ -111,5 +111,5 @@ def render_pdf(computed: Computed, lang: str = "zh") -> bytes:
         topMargin=12 * mm,
         bottomMargin=12 * mm,
         title=computed.set.name.pick(lang) + " " + computed.period.label,
-    ).build(story)  # type: ignore[arg-type]
+    ).build(story)
     return buf.getvalue()
