@@ -155,7 +155,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     booked = statuses.count(201)
     expected = min(1, args.left) if args.same_patient else args.left
     sold = args.quota - args.left + expected
-    print(f"{booked} booked, {statuses.count(409)} told the day is full, others: {sorted(set(statuses) - {201, 409})}")
+    print(
+        f"{booked} booked, {statuses.count(409)} refused (409: full, or the patient already has a number), others: {sorted(set(statuses) - {201, 409})}"
+    )
     return {
         "db": engine.dialect.name,
         "crowd": args.crowd,
