@@ -1089,7 +1089,10 @@ def compile_view(view: object) -> CompiledView:
         source = f"SELECT * FROM ({source}) AS filtered WHERE " + " AND ".join(
             f"coalesce({cnd}, false)" for cnd in conds
         )
-    sql = view_query(top, source, DUCKDB)
+    if top.single is not None:
+        sql = view_query(list(zip(top.names, top.single, strict=True)), None, source, DUCKDB)
+    else:
+        sql = view_query([(n, None) for n in top.names], top.lst, source, DUCKDB)
     name = str(view["name"]) if isinstance(view.get("name"), str) else str(view["resource"]).lower()
     return CompiledView(
         view=view,
@@ -1102,17 +1105,19 @@ def compile_view(view: object) -> CompiledView:
     )
 
 
-def view_query(top: Rows, source: str, d: Dialect) -> str:
-    """The outer query of a view: its columns from one row per resource (`src`), or its list of rows unnested.
+def view_query(columns: list[tuple[str, str | None]], rows: str | None, source: str, d: Dialect) -> str:
+    """The outer query of a view over one row per resource (`src`): each column an expression (name, SQL), or, given
+    a list of STRUCT rows (`rows`), a field of the unnested row (name, None).
 
-    {key} and {inner_key} stay in the text: they add the resource id as _resource_key when a materialisation needs
-    to replace the rows of changed resources (see CompiledView.sql)."""
-    if top.single is not None:
-        cols = ",\n  ".join(f"{e} AS {d.ident(n)}" for n, e in zip(top.names, top.single, strict=True))
+    Expressions stay outside the unnesting so that they are computed once per resource: inside a list lambda they
+    would capture the whole resource once per list element. {key} and {inner_key} stay in the text: they add the
+    resource id as _resource_key when a materialisation needs to replace the rows of changed resources (see
+    CompiledView.sql)."""
+    if rows is None:
+        cols = ",\n  ".join(f"{e} AS {d.ident(n)}" for n, e in columns)
         return f"SELECT\n  {cols}{{key}}\nFROM ({source}) AS src"
-    cols = ", ".join(f"r.{d.ident(n)} AS {d.ident(n)}" for n in top.names)
-    rows = d.unnest(top.lst or "")
-    return f"SELECT {cols}{{key}}\nFROM (SELECT {rows} AS r{{inner_key}}\n      FROM ({source}) AS src) AS rows"
+    cols = ", ".join(f"{e if e is not None else 'r.' + d.ident(n)} AS {d.ident(n)}" for n, e in columns)
+    return f"SELECT {cols}{{key}}\nFROM (SELECT src.*, {d.unnest(rows)} AS r{{inner_key}}\n      FROM ({source}) AS src) AS rows"
 
 
 def _in_union_branches(view: dict, name: str) -> bool:

@@ -75,6 +75,12 @@ class Dialect:
         """The first element, or NULL for an empty list (never an error)."""
         return f"get({items}, 0)" if self.spark else f"({items})[1]"
 
+    def first_not_null(self, items: str) -> str:
+        """The first item that is not NULL, or NULL."""
+        if self.spark:
+            return f"get(filter({items}, x -> x IS NOT NULL), 0)"
+        return f"list_any_value({items})"
+
     def size(self, items: str) -> str:
         """Number of elements; 0 for NULL (Spark's size(NULL) is -1 or NULL depending on settings)."""
         return f"greatest(coalesce(size({items}), 0), 0)" if self.spark else f"coalesce(len({items}), 0)"

@@ -65,6 +65,9 @@ class TV:
     many: bool
     shape: Shape | None = None
     kind: str | None = None  # str | int | num | bool for primitives
+    # the same list before its NULLs were dropped, when that is how it was made: first() then takes the first
+    # non-NULL item directly instead of building the filtered list (most columns end in `.first()`)
+    with_nulls: str | None = None
 
 
 @dataclass
@@ -123,7 +126,8 @@ class _Typed:
             sql = d.flatten(d.transform(base.sql, v, f"coalesce({d.member(v, name)}, {d.empty()})"))
         else:
             w = self.fresh()
-            sql = d.filter(d.transform(base.sql, v, d.member(v, name)), w, f"{w} IS NOT NULL")
+            items = d.transform(base.sql, v, d.member(v, name))
+            return TV(d.filter(items, w, f"{w} IS NOT NULL"), True, shape, kind, with_nulls=items)
         return TV(sql, True, shape, kind)
 
     def chain(self, node: fp.Node, ctx: Ctx) -> TV:
@@ -263,6 +267,8 @@ class _Typed:
                 kind="int",
             )
         if name == "first" and not args:
+            if base.with_nulls is not None:
+                return TV(d.first_not_null(base.with_nulls), False, base.shape, base.kind)
             return TV(d.first(base.sql), False, base.shape, base.kind) if base.many else base
         if name == "not" and not args:
             return TV(f"(NOT {self.truth(self.one(base, message), ctx)})", False, kind="bool")
@@ -280,8 +286,8 @@ class _Typed:
             if not refs.many:
                 return TV(self.refkey(refs.sql, type_name), False, kind="str")
             v, w = self.fresh(), self.fresh()
-            keys = d.transform(refs.sql, v, self.refkey(v, type_name))
-            return TV(d.filter(keys, w, f"{w} IS NOT NULL"), True, kind="str")
+            keys = d.transform(refs.with_nulls or refs.sql, v, self.refkey(v, type_name))
+            return TV(d.filter(keys, w, f"{w} IS NOT NULL"), True, kind="str", with_nulls=keys)
         if name == "substring" and 1 <= len(args) <= 2:
             text = self.one(base, message)
             bounds = [self.expr(a, ctx) for a in args]
@@ -488,9 +494,19 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
         raise Unsupported("the view needs the Python evaluator")
     t = _Typed(view, dialect)
     d = dialect
-    top = Rows([], [], single=[])
+    # top-level selects giving one row per resource stay plain columns of the outer query; only the ones giving
+    # lists are combined into the list of rows that is unnested (see view_query)
+    columns: list[tuple[str, str | None]] = []
+    types: list[str] = []
+    listed = Rows([], [], single=[])
     for j, sel in enumerate(view["select"]):
-        top = product(top, t.select(sel, t.resource, "0", f"select[{j}]"), t.fresh, d)
+        part = t.select(sel, t.resource, "0", f"select[{j}]")
+        types += part.types
+        if part.single is not None:
+            columns += list(zip(part.names, part.single, strict=True))
+        else:
+            columns += [(n, None) for n in part.names]
+            listed = product(listed, part, t.fresh, d)
     conds = []
     for j, w in enumerate(view.get("where", []) or []):
         ctx = Ctx(t.resource, t.resource, "0", f"where[{j}].path")
@@ -506,7 +522,7 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
     )
     if conds:
         source = f"SELECT * FROM ({source}) AS parsed WHERE " + " AND ".join(conds)
-    sql = view_query(top, source, d)
+    sql = view_query(columns, listed.lst, source, d)
     return CompiledView(
         view=view,
         name=reference.name,
@@ -515,7 +531,7 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
         sql_template=sql,
         constants=reference.constants,
         key_sql=key.sql.replace("_fhir", "src._fhir", 1),
-        column_types=top.types,
+        column_types=types,
         engine=f"typed ({d.name})",
     )
 
