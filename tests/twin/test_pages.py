@@ -77,6 +77,12 @@ def test_it_builds_runs_and_compares_a_scenario_for_an_official(
         data={"area": "1410", "changes": json.dumps(changes), "replications": "2", "years": "0.2"},
     )
     assert nameless.status_code == 422 and "name" in nameless.text
+    too_many = http.post(
+        "/twin/runs",
+        headers=official,
+        data={"area": "1410", "changes": json.dumps(changes), "name": "x", "replications": "500", "years": "1"},
+    )
+    assert too_many.status_code == 422 and "replications" in too_many.text
 
     started = http.post(
         "/twin/runs",
@@ -93,6 +99,10 @@ def test_it_builds_runs_and_compares_a_scenario_for_an_official(
     assert started.status_code == 200, started.text
     assert "progress" in started.text
     job_id = started.text.split('hx-get="/twin/runs/')[1].split('"')[0]
+    # The run goes on in its own process: the server keeps answering meanwhile.
+    began = time.monotonic()
+    assert http.get("/healthz").status_code == 200
+    assert time.monotonic() - began < 2
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -112,6 +122,16 @@ def test_it_builds_runs_and_compares_a_scenario_for_an_official(
     sc = scenarios.load(saved)
     assert sc.changes[-1] == {"type": "close_township_centre", "township": YANDI}
     assert sc.region == [HONGDONG]
+
+
+def test_it_speaks_english_when_asked(http: Any, people: dict[str, dict[str, str]]) -> None:
+    page = http.get("/twin", headers={"Authorization": people["official"]["Authorization"], "Cookie": "yilian_lang=en"})
+    assert page.status_code == 200
+    assert (
+        "Digital twin" in page.text and "Post resident experts" in page.text and "Run against the baseline" in page.text
+    )
+    fields = http.get("/twin/fields?type=capitation", headers={**people["official"], "Cookie": "yilian_lang=en"})
+    assert "Budget per insured resident" in fields.text
 
 
 def test_it_keeps_the_twin_from_clinical_staff(http: Any, people: dict[str, dict[str, str]]) -> None:

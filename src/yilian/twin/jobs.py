@@ -96,11 +96,30 @@ def validate(req: RunRequest) -> scenarios.Scenario:
     return sc
 
 
+def _alive(d: Path) -> bool:
+    try:
+        os.kill(int((d / "pid").read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _status(d: Path) -> dict[str, Any]:
+    """The job's status; a job whose process is gone without finishing (server or machine restart) says so."""
+    status = _read(d / "status.json")
+    if status["state"] in ("queued", "running") and (d / "pid").exists() and not _alive(d):
+        status = _read(d / "status.json")  # it may have finished between the two reads
+        if status["state"] in ("queued", "running"):
+            status = {**status, "state": "failed", "message": "interrupted before it finished: run it again"}
+            _write(d / "status.json", status)
+    return status
+
+
 def running() -> int:
     n = 0
-    for status in jobs_dir().glob("*/status.json"):
+    for d in jobs_dir().iterdir():
         try:
-            if _read(status)["state"] in ("queued", "running"):
+            if _status(d)["state"] in ("queued", "running"):
                 n += 1
         except (OSError, ValueError, KeyError):
             continue
@@ -136,6 +155,7 @@ def start(req: RunRequest, *, owner: str) -> str:
         [sys.executable, "-m", "yilian.twin.jobs", str(d)], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
     )
     log.close()
+    (d / "pid").write_text(str(proc.pid))
     # Reap the child when it ends (no zombie processes in a long-running server).
     watcher = threading.Thread(target=proc.wait, daemon=True)
     watcher.start()
@@ -155,7 +175,7 @@ def _job(job_id: str) -> Path:
 def get(job_id: str) -> dict[str, Any]:
     """Request, status and (when done) result of a job."""
     d = _job(job_id)
-    out: dict[str, Any] = {"id": job_id, "request": _read(d / "request.json"), "status": _read(d / "status.json")}
+    out: dict[str, Any] = {"id": job_id, "request": _read(d / "request.json"), "status": _status(d)}
     if out["status"]["state"] == "done" and (d / "result.json").exists():
         out["result"] = _read(d / "result.json")
     return out
@@ -170,7 +190,7 @@ def recent(limit: int = 10) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for d in jobs_dir().iterdir():
         try:
-            rows.append({"id": d.name, "request": _read(d / "request.json"), "status": _read(d / "status.json")})
+            rows.append({"id": d.name, "request": _read(d / "request.json"), "status": _status(d)})
         except (OSError, ValueError):
             continue
     rows.sort(key=lambda r: r["request"].get("created", ""), reverse=True)

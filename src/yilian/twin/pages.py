@@ -47,6 +47,24 @@ DEFAULTS = {
     "budget_per_insured_yuan": 850,
     "days_per_stop_per_month": 1,
 }
+# English msgids of the page's names for kinds of change, facilities and run states (Chinese in i18n/zh.po).
+LABELS = {
+    "change:add_resident_experts": "Post resident experts",
+    "change:add_beds": "Add beds",
+    "change:upgrade_facility": "Upgrade a facility",
+    "change:close_township_centre": "Close a township centre",
+    "change:capitation": "Capitation",
+    "change:mobile_ct_route": "Mobile CT truck route",
+    "change:monthly_expert_clinic": "Monthly expert clinic",
+    "facility:county_hospital": "County people's hospital",
+    "facility:county_other": "TCM and other county hospitals",
+    "facility:township_centre": "Township health centre",
+    "facility:city_hospital": "City tertiary hospital",
+    "state:queued": "queued",
+    "state:running": "running",
+    "state:done": "done",
+    "state:failed": "failed",
+}
 FACILITY_KINDS = ("county_hospital", "county_other", "township_centre", "city_hospital")
 # Indicators shown as charts, baseline and scenario side by side (all of them are in the table).
 CHARTS = (
@@ -123,6 +141,7 @@ def _fields_ctx(kind: str, values: dict[str, Any] | None = None) -> dict[str, An
         "values": values or {},
         "defaults": DEFAULTS,
         "facility_kinds": FACILITY_KINDS,
+        "labels_of": LABELS,
     }
 
 
@@ -238,6 +257,7 @@ def _draft_ctx(area: str, changes: list[dict[str, Any]], **extra: Any) -> dict[s
         "changes": changes,
         "changes_json": json.dumps(changes, ensure_ascii=False),
         "described": [_describe(c, names) for c in changes],
+        "labels_of": LABELS,
         **extra,
     }
 
