@@ -223,3 +223,34 @@ def test_it_links_a_large_import_in_one_batch_at_the_end(
     with read_session() as session:
         methods = {x.method for x in session.scalars(select(MpiLink).where(MpiLink.patient_ref.in_(refs)))}
     assert "exact-id" in methods  # linked by the batch on the shared resident ID card
+
+
+def test_it_starts_a_referral_from_a_batch_bundle_entry(township: FhirClient) -> None:
+    patient_id = township.post(
+        "/fhir/Patient", json={"resourceType": "Patient", "name": [{"text": "王芳"}], "gender": "female"}
+    ).json()["id"]
+    sr = township.post(
+        "/fhir/ServiceRequest",
+        json={"resourceType": "ServiceRequest", "status": "active", "intent": "order", "category": [SNOMED_REFERRAL],
+              "code": {"text": "血压控制不佳"}, "subject": {"reference": f"Patient/{patient_id}"}},
+    ).json()["id"]  # fmt: skip
+    task = {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "basedOn": [{"reference": f"ServiceRequest/{sr}"}],
+        "for": {"reference": f"Patient/{patient_id}"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": task, "request": {"method": "POST", "url": "Task"}},
+        # A referral starts as requested: the referral domain refuses this one, naming Task.status.
+        {"resource": {**task, "status": "completed"}, "request": {"method": "POST", "url": "Task"}},
+    ]}  # fmt: skip
+    r = township.post("/fhir", json=bundle)
+    assert r.status_code == 200, r.text
+    first, second = r.json()["entry"]
+    assert first["response"]["status"] == "201 Created"
+    assert first["resource"]["businessStatus"]["coding"][0]["code"] == "submitted"
+    assert second["response"]["status"] in ("400", "422")  # reported in place, the first one kept
+    assert second["response"]["outcome"]["issue"][0]["expression"] == ["Task.status"]
+    assert [x["task"] for x in _referrals(township)] == [f"Task/{first['resource']['id']}"]

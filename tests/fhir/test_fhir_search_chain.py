@@ -115,3 +115,14 @@ def test_it_trims_matches_to_the_asked_elements_and_tags_them_subsetted(
     ).json()
     included = [e["resource"] for e in with_include["entry"] if e["search"]["mode"] == "include"]
     assert included and "maritalStatus" in included[0]
+
+
+def test_it_trims_a_read_too_and_refuses_a_bad_summary(doctor: FhirClient, two_patients: dict[str, str]) -> None:
+    url = f"/fhir/Patient/{two_patients['zhang']}"
+    trimmed = doctor.get(url, params={"_elements": "gender"}).json()
+    assert set(trimmed) == {"resourceType", "id", "meta", "gender"}
+    assert any(t["code"] == "SUBSETTED" for t in trimmed["meta"]["tag"])
+    assert "maritalStatus" not in doctor.get(url, params={"_summary": "true"}).json()
+    assert "maritalStatus" in doctor.get(url, params={"_summary": "false"}).json()
+    bad = doctor.get(url, params={"_summary": "count"})
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["_summary"]

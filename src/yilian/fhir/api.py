@@ -425,6 +425,9 @@ def read(request: Request, res_type: str, res_id: str, actor: Actor = Depends(cu
     headers.pop("Location")
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
+    elements, summary = store.subsetting(res_type, _clean_params(list(request.query_params.multi_items())))
+    if elements or summary:
+        resource = bundles.subset(resource, elements, summary)
     return fhir_response(resource, 200, headers)
 
 

@@ -690,6 +690,20 @@ def _elements_param(res_type: str, value: str) -> list[str]:
     return names
 
 
+def subsetting(res_type: str, params: Iterable[tuple[str, str]]) -> tuple[tuple[str, ...], str | None]:
+    """`_elements` and `_summary` of a read (the other parameters of a read mean nothing and are ignored)."""
+    elements: list[str] = []
+    summary = None
+    for key, value in params:
+        if key == "_elements":
+            elements += _elements_param(res_type, value)
+        elif key == "_summary":
+            if value not in SUMMARY_MODES or value == "count":
+                raise BadRequest("_summary on a read is true, text, data or false", field="_summary")
+            summary = value if value != "false" else None
+    return tuple(dict.fromkeys(elements)), summary
+
+
 def _table_for(param_type: str) -> Any:
     return {
         "token": FhirIdxToken,
