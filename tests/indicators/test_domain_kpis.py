@@ -71,3 +71,13 @@ def test_the_function_matrix_tells_used_from_not_used_from_not_recorded(ind: Eng
     assert cells["fn.emergency_centres"][A]["note"] == "no data: referral.priority is not recorded"
     summary = {s["scope"]: (s["used"], s["not_used"], s["no_data"]) for s in m["scopes"]}
     assert summary == {A: (15, 1, 20), B: (7, 9, 20)}
+
+
+def test_imaging_and_ecg_coverage_count_the_primary_units_that_sent_orders_to_the_county_centre(ind: Engine) -> None:
+    r = results(ind, "county-community")
+    # A's townships A-T1 (imaging o1) and A-T2 (lab only): 1 of 2; the village clinic A-V1 sent an ECG (o2)
+    assert (r["cc.imaging_primary_coverage", A].numerator, r["cc.imaging_primary_coverage", A].denominator) == (1, 2)
+    assert r["cc.imaging_primary_coverage", A].value == 50.0 and r["cc.ecg_primary_coverage", A].value == 0.0
+    assert r["cc.village_ecg_coverage", A].value == 100.0
+    assert r["cc.imaging_primary_coverage", B].value == 0.0  # B-T1 sent nothing: a real 0
+    assert r["cc.village_ecg_coverage", B].status == "zero_denominator"  # B has no village clinic
