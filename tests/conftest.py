@@ -29,6 +29,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The session's migrated database; also the default engine (YILIAN_DATABASE_URL) for code under test."""
     root = tmp_path_factory.mktemp("db")
     os.environ["YILIAN_DATA_DIR"] = str(root)
+    # Servers started by tests run no background SLA sweep unless a test asks for one (tests/referrals/test_timers.py).
+    os.environ.setdefault("YILIAN_REFERRALS_SWEEP_SECONDS", "0")
     get_settings.cache_clear()
     eng, drop = make_database(root, "main")
     os.environ["YILIAN_DATABASE_URL"] = eng.url.render_as_string(hide_password=False)
