@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+import pypdf
+
 from .conftest import Net, make_patient
 
 
@@ -43,3 +47,27 @@ def test_it_marks_the_field_when_the_form_is_incomplete(net: Net) -> None:
     with net.client("village") as c:
         res = c.post("/referrals/new", data={"patient": patient, "reason": "x"})
     assert res.status_code == 422 and "consent" in res.text
+
+
+def test_it_prints_the_referral_slip_as_a_pdf_with_the_patients_name_in_chinese_and_a_qr_code(net: Net) -> None:
+    patient = make_patient("欧阳秀兰")
+    with net.client("village") as c:
+        sent = c.post(
+            "/api/v1/referrals",
+            json={"patient": patient, "diagnosis_codes": ["I10"], "systolic": 186, "diastolic": 114,
+                  "reason": "首诊血压 186/114 mmHg", "consent": True},
+        )  # fmt: skip
+        rid = sent.json()["id"]
+        page = c.get(f"/referrals/{rid}")
+        assert f'href="/referrals/{rid}/slip.pdf"' in page.text
+        res = c.get(f"/referrals/{rid}/slip.pdf")
+    assert res.status_code == 200 and res.headers["content-type"] == "application/pdf"
+    assert res.content.startswith(b"%PDF-")
+    reader = pypdf.PdfReader(io.BytesIO(res.content))
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "欧阳秀兰" in text and "双向转诊单" in text
+    assert rid in text and "张家村卫生室" in text and "I10" in text
+    qr = [op for op in reader.pages[0].get_contents().get_data().split(b"\n") if op.endswith(b" re f*")]  # type: ignore[union-attr]
+    assert len(qr) > 100  # the QR code is drawn as modules (small rectangles), not left out
+    with net.client("official") as c:
+        assert c.get(f"/referrals/{rid}/slip.pdf").status_code == 403  # not a party: no slip either

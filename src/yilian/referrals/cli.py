@@ -8,21 +8,26 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(no_args_is_help=True, help="Two-way referral: SLA timers, demo referrals")
+app = typer.Typer(no_args_is_help=True, help="Two-way referral: SLA timers (sweep), demo referrals")
 err = Console(stderr=True)
 
 
-@app.command("sla")
-def sla() -> None:
-    """Escalate referrals past their acceptance SLA to the referral centre; expire long-unanswered ones."""
-    from yilian.db import unit_of_work
-    from yilian.referrals import service
+@app.command("sweep")
+def sweep() -> None:
+    """Run the SLA timers once: escalate referrals past their acceptance deadline to the referral centre, expire
+    stale ones (unanswered, accepted but never booked, booked but the patient never came). For cron or a systemd
+    timer; `yilian serve` also sweeps by itself every YILIAN_REFERRALS_SWEEP_SECONDS (default 60, 0 = off)."""
+    from yilian.referrals import timers
 
-    with unit_of_work() as session:
-        escalated = service.escalate_overdue(session)
-        ids = [str(r.id) for r in escalated]
-    err.print(f"{len(ids)} referral(s) escalated")
-    typer.echo(json.dumps({"escalated": ids}))
+    swept = timers.sweep_once()
+    err.print(f"{len(swept.escalated)} referral(s) escalated, {len(swept.expired)} expired")
+    typer.echo(json.dumps(swept.as_dict()))
+
+
+@app.command("sla", hidden=True)
+def sla() -> None:
+    """The former name of `sweep`."""
+    sweep()
 
 
 @app.command("seed-demo")

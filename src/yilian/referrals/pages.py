@@ -13,25 +13,32 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from yilian.db import unit_of_work
-from yilian.errors import Invalid
+from yilian.errors import Forbidden, Invalid
 from yilian.network import service as network
-from yilian.referrals import service
+from yilian.referrals import service, timers
 from yilian.referrals.schemas import DischargeIn, DownReferIn, ReferralIn, TimesIn
+from yilian.security import scope
 from yilian.security.actor import Actor
 from yilian.security.roles import CLINICAL_ROLES, Role
 from yilian.web.auth import current_actor
 from yilian.web.home import NavItem, Panel
+from yilian.web.i18n import translator
 from yilian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+# The SLA sweep starts and stops with the app that mounts these pages (FastAPI merges router lifespans).
+router = APIRouter(include_in_schema=False, lifespan=timers.lifespan)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CLINICAL = frozenset(str(r) for r in CLINICAL_ROLES | {Role.SYSTEM_ADMIN})
 SENDER_ROLES = frozenset(
     str(r) for r in (Role.VILLAGE_DOCTOR, Role.TOWNSHIP_DOCTOR, Role.COUNTY_DOCTOR, Role.SPECIALIST)
 )
+RECEIVER_ROLES = frozenset(str(r) for r in (Role.COUNTY_DOCTOR, Role.SPECIALIST, Role.TOWNSHIP_DOCTOR))
+JURISDICTION = frozenset(str(r) for r in (Role.COMMISSION_OFFICIAL, Role.INSURANCE_OFFICER, Role.SYSTEM_ADMIN))
 NAV = [
     (40, NavItem("/referrals", "Referrals", CLINICAL)),
     (41, NavItem("/referrals/new", "Send a referral", SENDER_ROLES)),
+    (42, NavItem("/referrals/slots", "Slots and beds", RECEIVER_ROLES)),
+    (43, NavItem("/referrals/stats", "Referral statistics", JURISDICTION)),
 ]
 QUEUE_LABELS = {
     "sent": "My referrals",
@@ -40,15 +47,16 @@ QUEUE_LABELS = {
     "escalated": "Escalated",
     "offered": "Offered to us",
     "incoming": "Arriving and in care",
+    "arriving_today": "Arriving today",
     "down_referral_due": "Due for down-referral",
     "follow_up": "Down-referred: follow-up due",
     "open": "All open",
 }
 ROLE_QUEUES = {
     Role.REFERRAL_COORDINATOR: ["to_triage", "overdue", "escalated", "down_referral_due", "open"],
-    Role.COUNTY_DOCTOR: ["offered", "incoming", "down_referral_due", "sent"],
-    Role.SPECIALIST: ["offered", "incoming", "down_referral_due", "sent"],
-    Role.TOWNSHIP_DOCTOR: ["sent", "follow_up", "offered", "incoming"],
+    Role.COUNTY_DOCTOR: ["offered", "arriving_today", "incoming", "down_referral_due", "sent"],
+    Role.SPECIALIST: ["offered", "arriving_today", "incoming", "down_referral_due", "sent"],
+    Role.TOWNSHIP_DOCTOR: ["sent", "follow_up", "offered", "arriving_today", "incoming"],
     Role.VILLAGE_DOCTOR: ["sent", "follow_up"],
     Role.SYSTEM_ADMIN: ["open", "overdue", "down_referral_due"],
 }
@@ -115,6 +123,8 @@ def queues_panel(session: Session, actor: Actor) -> Panel | None:
 
 @router.get("/referrals")
 def worklist(request: Request, actor: Annotated[Actor, Depends(current_actor)], queue: str | None = None) -> Response:
+    if actor.role in (Role.COMMISSION_OFFICIAL, Role.INSURANCE_OFFICER):
+        return RedirectResponse("/referrals/stats", status_code=303)  # officials see counts, not patients
     queues = ROLE_QUEUES.get(actor.role, ["open"])
     queue = queue or queues[0]
     with unit_of_work() as session:
@@ -129,6 +139,76 @@ def worklist(request: Request, actor: Annotated[Actor, Depends(current_actor)], 
         "referrals/list.html",
         _ctx(items=items, total=total, queue=queue, queues=queues, counts=counts, names=names, now=now),
     )
+
+
+@router.get("/referrals/slots")
+def slots_page(request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> Response:
+    """A department publishes outpatient slots or beds for referred patients and sees what is still free."""
+    if actor.facility_id is None:
+        raise Forbidden("slots and beds belong to a facility: your account has none", field="facility")
+    with unit_of_work() as session:
+        facility = service.place(session, actor.facility_id)
+        summary = service.slot_summary(session, actor.facility_id)
+    return render(request, "referrals/slots.html", _ctx(facility=facility, summary=summary))
+
+
+@router.post("/referrals/slots")
+def publish_slots(
+    actor: Annotated[Actor, Depends(current_actor)],
+    department: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "outpatient",
+    start: Annotated[str, Form()] = "",
+    count: Annotated[str, Form()] = "1",
+    minutes: Annotated[str, Form()] = "30",
+) -> Response:
+    try:
+        begins = datetime.fromisoformat(start).replace(tzinfo=SHANGHAI)  # the form's local time
+    except ValueError:
+        raise Invalid("give the first slot's date and time", field="start") from None
+    with unit_of_work() as session:
+        service.publish_slots(
+            session,
+            actor,
+            department=department,
+            start=begins,
+            count=_int(count, "count"),
+            minutes=_int(minutes, "minutes"),
+            kind=kind,
+        )
+    return RedirectResponse("/referrals/slots", status_code=303)
+
+
+def _int(value: str, field: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise Invalid(f"{field} must be a whole number", field=field) from None
+
+
+@router.get("/referrals/stats")
+def stats_page(
+    request: Request, actor: Annotated[Actor, Depends(current_actor)], division: str | None = None
+) -> Response:
+    """Officials' and insurers' view: referral slips per sending facility and month (aggregates only)."""
+    prefix = scope.division_prefix(actor)
+    if prefix is None:
+        raise Forbidden("referral statistics are for health commissions, insurers and administrators", field="role")
+    if division:
+        if not scope.in_jurisdiction(actor, division):
+            raise Forbidden(f"division {division} is outside your jurisdiction", field="division")
+        prefix = division
+    with unit_of_work() as session:
+        counts = service.monthly_counts(session, actor, prefix)
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in counts:
+        row = table.setdefault(
+            (c["month"], c["facility"]),
+            {"month": c["month"], "facility": c["facility"], "up": 0, "down": 0, "lateral": 0},
+        )
+        row[c["direction"]] = row.get(c["direction"], 0) + c["count"]
+    rows = sorted(table.values(), key=lambda r: (-r["up"] - r["down"], r["facility"]))  # busiest senders first
+    rows.sort(key=lambda r: r["month"], reverse=True)  # newest month first (the sort is stable)
+    return render(request, "referrals/stats.html", _ctx(rows=rows, division=division or prefix))
 
 
 @router.get("/referrals/new")
@@ -236,6 +316,23 @@ def slip(request: Request, referral_id: str, actor: Annotated[Actor, Depends(cur
         r = service.read(session, actor, referral_id)
         names = service.facility_names(session, [r.sender_facility_id, r.receiver_facility_id, r.down_facility_id])
     return render(request, "referrals/slip.html", _ctx(r=r, names=names, qr=qr_svg(f"urn:yilian:referral:{r.id}")))
+
+
+@router.get("/referrals/{referral_id}/slip.pdf")
+def slip_pdf(request: Request, referral_id: str, actor: Annotated[Actor, Depends(current_actor)]) -> Response:
+    """The referral slip as a PDF to print or send (Chinese text as text, QR code of the referral id)."""
+    from yilian.referrals import slip as pdf_slip
+
+    with unit_of_work() as session:
+        r = service.read(session, actor, referral_id)
+        names = service.facility_names(session, [r.sender_facility_id, r.receiver_facility_id, r.down_facility_id])
+    lang = getattr(request.state, "lang", "zh")
+    body = pdf_slip.render_pdf(r, names, translator(lang, "referrals"), lambda v: LABELS.get(str(v), str(v)), local)
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="referral-{r.id}.pdf"'},
+    )
 
 
 @router.post("/referrals/{referral_id}/act")

@@ -10,6 +10,8 @@ import math
 import uuid
 from dataclasses import dataclass, field
 
+import numpy as np
+
 # Levels from the bottom: village clinic 1 … national regional medical centre 5.
 LEVEL_RANK = {
     "village_clinic": 1,
@@ -45,6 +47,7 @@ class RoutingRequest:
     consortium_ids: frozenset[uuid.UUID] = frozenset()
     patient_choice: uuid.UUID | None = None
     outside_reason: str | None = None  # required to route outside the own consortium
+    road_factor: float = 1.0  # of the sender's terrain; a transfer uses the larger of the two ends'
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 def travel_minutes(req: RoutingRequest, c: Candidate, weights: Weights) -> float:
-    return haversine_km(req.lon, req.lat, c.lon, c.lat) * c.road_factor / weights.speed_kmh * 60
+    return haversine_km(req.lon, req.lat, c.lon, c.lat) * max(req.road_factor, c.road_factor) / weights.speed_kmh * 60
 
 
 def capable(req: RoutingRequest, c: Candidate) -> bool:
@@ -98,13 +101,28 @@ def _level_score(req: RoutingRequest, c: Candidate, lowest_capable: int) -> tupl
     return max(0.2, 1.0 - 0.4 * skipped), f"skips {skipped} capable level(s)"
 
 
-def rank(req: RoutingRequest, candidates: list[Candidate], weights: Weights = Weights()) -> list[Ranked]:
-    """Capable candidates, best first; each with its score per factor and the reasons in words."""
-    out: list[Ranked] = []
+def lowest_capable_level(req: RoutingRequest, candidates: list[Candidate]) -> int:
     above = [
         LEVEL_RANK[c.level] for c in candidates if capable(req, c) and LEVEL_RANK[c.level] > LEVEL_RANK[req.from_level]
     ]
-    lowest_capable = min(above, default=LEVEL_RANK[req.from_level] + 1)
+    return min(above, default=LEVEL_RANK[req.from_level] + 1)
+
+
+def rank(
+    req: RoutingRequest,
+    candidates: list[Candidate],
+    weights: Weights = Weights(),
+    *,
+    lowest_capable: int | None = None,
+) -> list[Ranked]:
+    """Capable candidates, best first; each with its score per factor and the reasons in words.
+
+    `lowest_capable` is the lowest level above the sender that can do the work; it defaults to the lowest among
+    `candidates`, and is passed in when ranking a shortlist so that "next level up" keeps meaning the whole network.
+    """
+    out: list[Ranked] = []
+    if lowest_capable is None:
+        lowest_capable = lowest_capable_level(req, candidates)
     for c in candidates:
         if not capable(req, c):
             continue
@@ -148,3 +166,53 @@ def rank(req: RoutingRequest, candidates: list[Candidate], weights: Weights = We
             )
         )
     return sorted(out, key=lambda r: (-r.score, r.travel_minutes, str(r.candidate.facility_id)))
+
+
+def shortlist(
+    req: RoutingRequest, candidates: list[Candidate], k: int, weights: Weights = Weights()
+) -> tuple[list[Ranked], int]:
+    """The k best of `candidates` exactly as `rank` orders them (capacity unknown), and the lowest capable level.
+
+    `rank` explains every candidate in words, which costs ≈ 10 µs each; a national registry puts a few hundred
+    capable facilities inside the search box. Here the same score is computed for all of them at once with NumPy,
+    and only those that can still reach the top k after `rank` rounds its scores (within 0.002 of the k-th) are
+    ranked in full.
+    """
+    lowest = lowest_capable_level(req, candidates)
+    pool = [c for c in candidates if capable(req, c)]
+    if len(pool) <= k:
+        return rank(req, pool, weights, lowest_capable=lowest)[:k], lowest
+    n = len(pool)
+    level = np.fromiter((LEVEL_RANK[c.level] for c in pool), dtype=np.float64, count=n)
+    lon = np.fromiter((c.lon for c in pool), dtype=np.float64, count=n)
+    lat = np.fromiter((c.lat for c in pool), dtype=np.float64, count=n)
+    road = np.fromiter((c.road_factor for c in pool), dtype=np.float64, count=n)
+    in_own = np.fromiter((bool(req.consortium_ids & c.consortium_ids) for c in pool), dtype=bool, count=n)
+    chosen = np.fromiter((req.patient_choice == c.facility_id for c in pool), dtype=bool, count=n)
+    allowed = in_own | chosen | (not req.consortium_ids) | bool(req.outside_reason)
+    # haversine_km, vectorised
+    p1, p2 = np.radians(req.lat), np.radians(lat)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon - req.lon) / 2) ** 2
+    minutes = 2 * 6371.0 * np.arcsin(np.sqrt(a)) * np.maximum(road, req.road_factor) / weights.speed_kmh * 60
+    step = level - LEVEL_RANK[req.from_level]
+    if req.green_channel or req.urgency == "emergency":
+        level_score = 0.6 + 0.1 * np.minimum(step, 4)
+    else:
+        skipped = level - lowest
+        level_score = np.where(skipped <= 0, 1.0, np.maximum(0.2, 1.0 - 0.4 * skipped))
+    level_score = np.where(step <= 0, 0.0, level_score)
+    horizon = 60.0 if req.urgency == "emergency" else 120.0
+    score = (
+        weights.capacity * 0.5
+        + weights.level * level_score
+        + weights.consortium * in_own
+        + weights.travel * np.exp(-minutes / horizon) * (2.0 if req.urgency == "emergency" else 1.0)
+        + weights.choice * chosen
+    )
+    score = np.where(allowed, score, -np.inf)
+    kth = np.partition(score, n - k)[n - k]
+    if not np.isfinite(kth):
+        keep = np.flatnonzero(np.isfinite(score))
+    else:
+        keep = np.flatnonzero(score >= kth - 0.002)
+    return rank(req, [pool[i] for i in keep], weights, lowest_capable=lowest)[:k], lowest

@@ -3,7 +3,6 @@ states.py, writes an event, audits, projects the FHIR face and emits an outbox e
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,6 +10,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import String, cast, func, or_, select, update
@@ -20,9 +20,11 @@ from yilian.db import utcnow
 from yilian.errors import Conflict, Forbidden, Invalid, NotFound
 from yilian.events import service as outbox
 from yilian.fhir import store
-from yilian.network.models import ConsortiumMember, Facility
-from yilian.referrals import catalogue, insurance, routing, rules, states
+from yilian.fhir.validation import Gone
+from yilian.network.models import Facility
+from yilian.referrals import catalogue, insurance, registry, routing, rules, states
 from yilian.referrals.models import Referral, ReferralEvent, ReferralInboxItem, ReferralSlot
+from yilian.referrals.registry import CENTRE_COLUMNS, DEPARTMENT_SERVICE, SERVICE_DEPARTMENTS, Place
 from yilian.referrals.schemas import DischargeIn, DownReferIn, ReferralIn, TimesIn
 from yilian.referrals.states import State
 from yilian.security import audit
@@ -31,27 +33,6 @@ from yilian.security.roles import Role
 
 # --- reference data ---------------------------------------------------------------------------------------------------
 
-# A service code → the department names facilities publish (the demo and most HIS use these Chinese names).
-SERVICE_DEPARTMENTS: dict[str, tuple[str, ...]] = {
-    "cardiology": ("心血管内科", "心内科"),
-    "neurology": ("神经内科",),
-    "respiratory": ("呼吸内科", "呼吸与危重症医学科"),
-    "endocrinology": ("内分泌科",),
-    "nephrology": ("肾内科",),
-    "gastroenterology": ("消化内科",),
-    "emergency": ("急诊科",),
-    "icu": ("重症医学科",),
-    "surgery": ("普通外科",),
-    "orthopaedics": ("骨科",),
-    "neurosurgery": ("神经外科",),
-    "obstetrics": ("妇产科", "产科"),
-    "paediatrics": ("儿科", "新生儿科"),
-    "oncology": ("肿瘤科", "肿瘤内科"),
-    "rehabilitation": ("康复医学科",),
-    "general_practice": ("全科医学科", "全科诊疗"),
-    "tcm": ("中医科", "中医内科"),
-}
-DEPARTMENT_SERVICE = {d: s for s, ds in SERVICE_DEPARTMENTS.items() for d in ds}
 CONDITION_SERVICE = {
     "hypertension": "cardiology",
     "coronary heart disease": "cardiology",
@@ -66,13 +47,6 @@ ICD_SERVICE = (
     (("J4",), "respiratory"),
     (("O",), "obstetrics"),
 )
-CENTRE_COLUMNS = {
-    "chest_pain": "chest_pain_centre",
-    "stroke": "stroke_centre",
-    "trauma": "trauma_centre",
-    "critical_maternal": "critical_maternal_centre",
-    "critical_neonatal": "critical_neonatal_centre",
-}
 GREEN_CHANNELS = tuple(CENTRE_COLUMNS)
 URGENCIES = ("routine", "urgent", "emergency")
 DIRECTIONS = ("up", "down", "lateral")
@@ -84,6 +58,7 @@ LOINC_SYSTOLIC, LOINC_DIASTOLIC = "8480-6", "8462-4"
 # Before acceptance a referral is waiting on the network: its acceptance SLA runs.
 AWAITING_ACCEPTANCE = (State.SUBMITTED, State.TRIAGED, State.OFFERED, State.DECLINED, State.REDIRECTED)
 OPEN = tuple(s for s in State if s not in states.FINAL)
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # "today" for a department is the local day
 
 
 @lru_cache
@@ -94,7 +69,15 @@ def sla_config() -> dict[str, Any]:
         terms = doc["urgency"][urgency]
         if int(terms["accept"]) <= 0 or int(terms["expire"]) < int(terms["accept"]):
             raise ValueError(f"sla.yaml: {urgency} needs 0 < accept ≤ expire (minutes)")
+    after = doc.get("after_acceptance") or {}
+    for key in ("book_within", "no_show_after"):
+        if int(after.get(key, 0)) <= 0:
+            raise ValueError(f"sla.yaml: after_acceptance.{key} must be a positive number of minutes")
     return doc
+
+
+def after_acceptance(key: str) -> timedelta:
+    return timedelta(minutes=int(sla_config()["after_acceptance"][key]))
 
 
 def accept_within(urgency: str) -> timedelta:
@@ -108,50 +91,13 @@ def expire_after(urgency: str) -> timedelta:
 # --- facilities (read-only view of the registry) ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Place:
-    id: uuid.UUID
-    name: str
-    level: str
-    division_code: str
-    lon: float | None
-    lat: float | None
-    parent_id: uuid.UUID | None
-    departments: tuple[str, ...]
-    consortium_ids: frozenset[uuid.UUID] = frozenset()
-
-    @property
-    def services(self) -> frozenset[str]:
-        return services_of(self.departments)
-
-
-def services_of(departments: Iterable[str]) -> frozenset[str]:
-    return frozenset(DEPARTMENT_SERVICE[d] for d in departments if d in DEPARTMENT_SERVICE)
-
-
 def place(session: Session, facility_id: uuid.UUID | None, *, field: str = "facility") -> Place:
-    cache: dict[uuid.UUID, Place] = session.info.setdefault("referral_places", {})
-    if facility_id in cache:
-        return cache[facility_id]
-    f = session.get(Facility, facility_id) if facility_id else None
-    if f is None:
-        raise NotFound(f"no facility {facility_id}", field=field)
-    consortia = frozenset(
-        session.scalars(select(ConsortiumMember.consortium_id).where(ConsortiumMember.facility_id == f.id))
-    )
-    cache[f.id] = Place(
-        f.id, f.name, f.level, f.division_code, f.lon, f.lat, f.parent_id, tuple(f.departments or ()), consortia
-    )
-    return cache[f.id]
+    """A facility as the workflow needs it, from the in-memory registry (loaded on first use, version-invalidated)."""
+    return registry.place(session, facility_id, field=field)
 
 
 def facility_names(session: Session, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return {
-        fid: name for fid, name in session.execute(select(Facility.id, Facility.name).where(Facility.id.in_(wanted)))
-    }
+    return {fid: p.name for fid, p in registry.places(session, ids).items()}
 
 
 def service_for(codes: Iterable[str], criteria_conditions: Iterable[str] = ()) -> str | None:
@@ -181,9 +127,10 @@ def _patient(session: Session, patient_ref: str) -> dict[str, Any]:
     kind, _, pid = patient_ref.partition("/")
     if kind != "Patient" or not pid:
         raise Invalid("patient must be a reference like Patient/<id>", field="patient")
-    if not store.exists(session, "Patient", pid):
-        raise NotFound(f"{patient_ref} is not in the shared record", field="patient")
-    return store.read(session, "Patient", pid)
+    try:
+        return store.read(session, "Patient", pid)
+    except (NotFound, Gone):
+        raise NotFound(f"{patient_ref} is not in the shared record", field="patient") from None
 
 
 def patient_name(resource: dict[str, Any]) -> str:
@@ -318,101 +265,21 @@ def _free_capacity(session: Session, ids: Sequence[uuid.UUID], service: str | No
     return {fid: int(n) for fid, n in session.execute(stmt)}
 
 
-@dataclass(frozen=True)
-class _Receiver:
-    candidate: routing.Candidate
-    level_rank: int
-
-
-@dataclass
-class _ReceiverIndex:
-    """Every facility that can receive a referral (all above village level), held in memory per database: the
-    router filters a few thousand of them in microseconds instead of scanning the registry per request."""
-
-    signature: tuple[Any, ...]
-    checked_at: float
-    receivers: list[_Receiver]
-
-
-_receiver_indexes: dict[str, _ReceiverIndex] = {}
-RECHECK_SECONDS = 5.0  # how often the registry's signature is compared; a changed registry reloads the index
-
-
-def _registry_signature(session: Session) -> tuple[Any, ...]:
-    facilities = session.execute(select(func.count(), func.max(Facility.updated_at))).one()
-    members = session.scalar(select(func.count()).select_from(ConsortiumMember))
-    return (facilities[0], str(facilities[1]), members)
-
-
-def _receiver_index(session: Session) -> _ReceiverIndex:
-    key = str(session.get_bind().engine.url)
-    now = time.monotonic()
-    index = _receiver_indexes.get(key)
-    if index is not None and now - index.checked_at < RECHECK_SECONDS:
-        return index
-    signature = _registry_signature(session)
-    if index is not None and index.signature == signature:
-        index.checked_at = now
-        return index
-    centre_cols = [getattr(Facility, col) for col in CENTRE_COLUMNS.values()]
-    rows = session.execute(
-        select(
-            Facility.id, Facility.name, Facility.level, Facility.lon, Facility.lat, Facility.departments, *centre_cols
-        ).where(
-            Facility.active.is_(True),
-            Facility.level != "village_clinic",
-            Facility.lon.is_not(None),
-            Facility.lat.is_not(None),
-        )
-    ).all()
-    consortia: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for fid, cid in session.execute(
-        select(ConsortiumMember.facility_id, ConsortiumMember.consortium_id)
-        .join(Facility, Facility.id == ConsortiumMember.facility_id)
-        .where(Facility.level != "village_clinic")
-    ):
-        consortia.setdefault(fid, set()).add(cid)
-    receivers = []
-    for fid, name, level, lon, lat, departments, *flags in rows:
-        candidate = routing.Candidate(
-            facility_id=fid,
-            name=name,
-            level=level,
-            lon=float(lon),
-            lat=float(lat),
-            services=services_of(departments or ()),
-            centres=frozenset(ch for ch, flag in zip(CENTRE_COLUMNS, flags, strict=True) if flag),
-            consortium_ids=frozenset(consortia.get(fid, ())),
-        )
-        receivers.append(_Receiver(candidate, routing.LEVEL_RANK.get(level, 0)))
-    index = _ReceiverIndex(signature, now, receivers)
-    _receiver_indexes[key] = index
-    return index
-
-
 def candidates(
     session: Session, sender: Place, service: str | None, green_channel: str | None
 ) -> list[routing.Candidate]:
     """Facilities above the sender that could take the patient, with what the router weighs."""
-    rank = routing.LEVEL_RANK.get(sender.level, 0)
     # A bounding box keeps the work small on a national registry: ±2.5° (≈ 250 km) holds the county, the city and
     # the provincial centres; a green channel looks twice as far.
-    box = 5.0 if green_channel else 2.5
-    lon, lat = sender.lon, sender.lat
-    found = []
-    for r in _receiver_index(session).receivers:
-        c = r.candidate
-        if r.level_rank <= rank:
-            continue
-        if lon is not None and lat is not None and (abs(c.lon - lon) > box or abs(c.lat - lat) > box):
-            continue
-        if green_channel:
-            if green_channel not in c.centres:
-                continue
-        elif service and service not in c.services:
-            continue
-        found.append(c)
-    return found
+    return registry.within(
+        session,
+        above_level=routing.LEVEL_RANK.get(sender.level, 0),
+        lon=sender.lon,
+        lat=sender.lat,
+        box_degrees=5.0 if green_channel else 2.5,
+        service=service,
+        green_channel=green_channel,
+    )
 
 
 def rank_receivers(
@@ -436,13 +303,16 @@ def rank_receivers(
         consortium_ids=sender.consortium_ids,
         patient_choice=patient_choice,
         outside_reason=outside_reason,
+        road_factor=catalogue.travel_model().road_factor(sender.division_code),
     )
+    weights = routing.Weights(speed_kmh=catalogue.travel_model().speed_kmh)
     # Rank on everything but capacity, then look up free slots for the best few only and rank those again: one
     # small query instead of one over every facility in range.
-    first = routing.rank(req, candidates(session, sender, service, green_channel))[: max(limit * 2, 10)]
+    found = candidates(session, sender, service, green_channel)
+    first, lowest = routing.shortlist(req, found, max(limit * 2, 10), weights)
     capacity = _free_capacity(session, [r.candidate.facility_id for r in first], service) if first else {}
     shortlist = [replace(r.candidate, free_capacity=capacity.get(r.candidate.facility_id)) for r in first]
-    ranked = routing.rank(req, shortlist)[:limit]
+    ranked = routing.rank(req, shortlist, weights, lowest_capable=lowest)[:limit]
     return [
         {
             "facility_id": str(r.candidate.facility_id),
@@ -566,6 +436,7 @@ def _event(
         detail=detail or {},
     )
     session.add(ev)
+    session.info.setdefault("referral_events", {}).setdefault(r.id, []).append(ev)
     return ev
 
 
@@ -703,9 +574,11 @@ def create(
         service_request_id=data.service_request_id or str(rid),
         task_id=task_id or str(rid),
         created_at=utcnow(),
+        version=1,
     )
+    # No flush here: a referral sent at once is written by one INSERT when submit publishes it, already routed.
     session.add(r)
-    session.flush()
+    session.info.setdefault("referrals_created", set()).add(r.id)
     _event(session, r, actor, "create", None, detail={"criteria": [m.criterion.id for m in matches]})
     audit.record(session, actor, "referral.create", patient=r.patient_ref, resource=f"Referral/{r.id}")
     if publish:  # a referral sent at once is published by submit, in the same transaction
@@ -741,6 +614,9 @@ def by_task(session: Session, task_id: str) -> Referral | None:
 
 
 def history(session: Session, r: Referral) -> list[ReferralEvent]:
+    if r.id in session.info.get("referrals_created", ()):
+        # Created in this session: every event it has was written here (the answer to a new referral needs no read).
+        return sorted(session.info["referral_events"][r.id], key=lambda e: e.seq)
     return list(
         session.scalars(select(ReferralEvent).where(ReferralEvent.referral_id == r.id).order_by(ReferralEvent.seq))
     )
@@ -748,6 +624,16 @@ def history(session: Session, r: Referral) -> list[ReferralEvent]:
 
 def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str | Referral) -> Referral:
     r = referral_id if isinstance(referral_id, Referral) else get(session, actor, referral_id, lock=True)
+    # The reads below (registry, free slots) would flush the half-made referral and then update it again.
+    with session.no_autoflush:
+        _route_on_submit(session, actor, r)
+    _publish(session, r, "submitted", actor)
+    if r.green_channel:
+        _green_channel_fast_track(session, r)
+    return r
+
+
+def _route_on_submit(session: Session, actor: Actor, r: Referral) -> None:
     _transition(session, actor, r, "submit")
     now = utcnow()
     r.sla_due_at = now + accept_within(r.urgency)
@@ -770,8 +656,7 @@ def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str | Referr
                 "free_capacity": None,
             }
         ]
-        _publish(session, r, "submitted", actor)
-        return r
+        return
     r.routing = rank_receivers(
         session,
         sender,
@@ -782,10 +667,6 @@ def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str | Referr
         # A green channel goes to the nearest capable centre, whichever consortium it belongs to.
         outside_reason=r.outside_reason or ("green channel" if r.green_channel else None),
     )
-    _publish(session, r, "submitted", actor)
-    if r.green_channel:
-        _green_channel_fast_track(session, r)
-    return r
 
 
 def _system(actor: Actor | None = None) -> Actor:
@@ -853,7 +734,8 @@ def offer(
 def accept(session: Session, actor: Actor, referral_id: uuid.UUID | str, note: str | None = None) -> Referral:
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "accept", note=note)
-    r.sla_due_at = None  # answered: the acceptance clock stops
+    # Answered: the acceptance clock stops, and the booking clock starts (an accepted referral nobody books expires).
+    r.sla_due_at = utcnow() + after_acceptance("book_within")
     _publish(session, r, "accepted", actor)
     return r
 
@@ -926,6 +808,22 @@ def free_slots(session: Session, facility_id: uuid.UUID, department: str | None,
     return list(session.scalars(stmt.order_by(ReferralSlot.start, ReferralSlot.id).limit(limit)))
 
 
+def slot_summary(session: Session, facility_id: uuid.UUID) -> list[dict[str, Any]]:
+    """What a facility has free from now on, per department: outpatient slots, beds, and the next free time."""
+    now = utcnow()
+    rows = session.execute(
+        select(ReferralSlot.department, ReferralSlot.kind, func.count(), func.min(ReferralSlot.start))
+        .where(ReferralSlot.facility_id == facility_id, ReferralSlot.referral_id.is_(None), ReferralSlot.start > now)
+        .group_by(ReferralSlot.department, ReferralSlot.kind)
+    ).all()
+    out: dict[str, dict[str, Any]] = {}
+    for department, kind, n, first in rows:
+        row = out.setdefault(department, {"department": department, "outpatient": 0, "bed": 0, "next": first})
+        row[kind] = int(n)
+        row["next"] = min(row["next"], first)
+    return sorted(out.values(), key=lambda r: r["department"])
+
+
 def book(
     session: Session,
     actor: Actor,
@@ -983,6 +881,8 @@ def book(
             "end": (start + timedelta(minutes=30)).isoformat(),
             "department": r.receiver_department,
         }
+    # Booked: the next deadline is the patient's arrival (a no-show expires the referral a while after the time).
+    r.sla_due_at = datetime.fromisoformat(r.appointment["start"]) + after_acceptance("no_show_after")
     _publish(session, r, "booked", actor)
     return r
 
@@ -990,6 +890,7 @@ def book(
 def arrive(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Referral:
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "arrive")
+    r.sla_due_at = None  # arrived: no timer runs while the patient is in care
     r.times = {**r.times, "arrival": r.times.get("arrival") or utcnow().isoformat()}
     _publish(session, r, "arrived", actor)
     return r
@@ -1155,26 +1056,45 @@ def chain_status(r: Referral, now: datetime | None = None) -> ChainStatus | None
 # --- timers and queues -------------------------------------------------------------------------------------------------
 
 
-def escalate_overdue(session: Session, now: datetime | None = None) -> list[Referral]:
-    """Referrals past their acceptance SLA escalate to the referral centre (once); long-unanswered ones expire."""
+@dataclass
+class SweepResult:
+    escalated: list[Referral] = field(default_factory=list)
+    expired: list[Referral] = field(default_factory=list)
+
+
+# States whose timer (`sla_due_at`) the sweep watches: waiting for acceptance, waiting to be booked, waiting for the
+# patient to arrive. Once the patient arrives no timer runs.
+TIMED = (*AWAITING_ACCEPTANCE, State.ACCEPTED, State.BOOKED)
+
+
+def sweep(session: Session, now: datetime | None = None, limit: int = 500) -> SweepResult:
+    """Run the SLA timers once: escalate each referral past its acceptance deadline to the referral centre (once), and
+    expire open referrals that went stale — unanswered past the expiry time of their urgency, accepted but never
+    booked, or booked and the patient never came. Several servers may sweep at once: rows another sweep holds are
+    skipped (PostgreSQL `SKIP LOCKED`), and escalation is recorded on the row, so nothing is escalated twice."""
     now = now or utcnow()
     system = _system()
     due = list(
         session.scalars(
             select(Referral)
-            .where(Referral.state.in_([s.value for s in AWAITING_ACCEPTANCE]), Referral.sla_due_at < now)
+            .where(Referral.state.in_([s.value for s in TIMED]), Referral.sla_due_at < now)
             .order_by(Referral.sla_due_at)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
     )
-    escalated = []
+    out = SweepResult()
     for r in due:
         assert r.sla_due_at is not None
+        if r.state in (State.ACCEPTED, State.BOOKED):
+            note = "accepted but not booked in time" if r.state == State.ACCEPTED else "the patient did not arrive"
+            _expire(session, system, r, note)
+            out.expired.append(r)
+            continue
         submitted: datetime = r.sla_due_at - accept_within(r.urgency)
         if now >= submitted + expire_after(r.urgency):
-            _transition(session, system, r, "expire", note="unanswered past the SLA")
-            r.sla_due_at = None
-            _publish(session, r, "expired", system)
+            _expire(session, system, r, "unanswered past the SLA")
+            out.expired.append(r)
             continue
         if r.escalated_at is None:
             r.escalated_at = now
@@ -1183,8 +1103,19 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[Refe
                 session, r, system, "escalate", r.state, note="acceptance SLA missed: escalated to the referral centre"
             )
             _publish(session, r, "escalated", system)
-            escalated.append(r)
-    return escalated
+            out.escalated.append(r)
+    return out
+
+
+def _expire(session: Session, system: Actor, r: Referral, note: str) -> None:
+    _transition(session, system, r, "expire", note=note)
+    r.sla_due_at = None
+    _publish(session, r, "expired", system)
+
+
+def escalate_overdue(session: Session, now: datetime | None = None) -> list[Referral]:
+    """The SLA timers once (see `sweep`); returns the referrals escalated."""
+    return sweep(session, now).escalated
 
 
 def _visible(stmt: Any, actor: Actor) -> Any:
@@ -1241,6 +1172,8 @@ def list_referrals(
             Referral.receiver_facility_id == fid,
             Referral.state.in_(["accepted", "booked", "arrived", "in_treatment", "discharged"]),
         )
+    elif queue == "arriving_today":
+        stmt = stmt.where(*_arriving_today(actor, now))
     elif queue == "down_referral_due":
         stmt = stmt.where(Referral.state == "discharged", Referral.stable.is_(True))
     elif queue == "follow_up":
@@ -1249,8 +1182,8 @@ def list_referrals(
         stmt = stmt.where(Referral.state.in_([s.value for s in OPEN]))
     else:
         raise Invalid(
-            "queue must be one of sent, to_triage, overdue, escalated, offered, incoming, down_referral_due, "
-            "follow_up, open",
+            "queue must be one of sent, to_triage, overdue, escalated, offered, incoming, arriving_today, "
+            "down_referral_due, follow_up, open",
             field="queue",
         )
     if state:
@@ -1258,13 +1191,26 @@ def list_referrals(
             raise Invalid("unknown state", field="state")
         stmt = stmt.where(Referral.state == state)
     total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-    order = Referral.sla_due_at if queue in ("overdue", "escalated") else Referral.created_at.desc()
+    order = Referral.sla_due_at if queue in ("overdue", "escalated", "arriving_today") else Referral.created_at.desc()
     items = list(session.scalars(stmt.order_by(order, Referral.id).offset(offset).limit(limit)))
     if items:
         audit.record(
             session, actor, "referral.list", resource=f"Referral?queue={queue or ''}", detail={"count": len(items)}
         )
     return items, total
+
+
+def _arriving_today(actor: Actor, now: datetime) -> list[Any]:
+    """Booked for today (Asia/Shanghai) at the caller's facility. A booked referral's deadline is its appointment plus
+    the no-show allowance (`book`), so "appointment today" is a range of the indexed deadline."""
+    day = now.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    grace = after_acceptance("no_show_after")
+    return [
+        Referral.receiver_facility_id == actor.facility_id,
+        Referral.state == State.BOOKED.value,
+        Referral.sla_due_at >= day + grace,
+        Referral.sla_due_at < day + timedelta(days=1) + grace,
+    ]
 
 
 def monthly_counts(session: Session, actor: Actor, division_prefix: str) -> list[dict[str, Any]]:
@@ -1287,8 +1233,8 @@ def monthly_counts(session: Session, actor: Actor, division_prefix: str) -> list
 def count_queues(session: Session, actor: Actor) -> dict[str, int]:
     names = {
         Role.REFERRAL_COORDINATOR: ("to_triage", "overdue", "escalated", "down_referral_due"),
-        Role.COUNTY_DOCTOR: ("offered", "incoming", "sent", "down_referral_due"),
-        Role.SPECIALIST: ("offered", "incoming", "sent", "down_referral_due"),
+        Role.COUNTY_DOCTOR: ("offered", "arriving_today", "incoming", "sent", "down_referral_due"),
+        Role.SPECIALIST: ("offered", "arriving_today", "incoming", "sent", "down_referral_due"),
         Role.TOWNSHIP_DOCTOR: ("sent", "follow_up", "offered", "incoming"),
         Role.VILLAGE_DOCTOR: ("sent", "follow_up"),
     }.get(actor.role, ())
@@ -1310,6 +1256,7 @@ def _count(session: Session, actor: Actor, queue: str) -> int:
             Referral.receiver_facility_id == fid,
             Referral.state.in_(["accepted", "booked", "arrived", "in_treatment", "discharged"]),
         ],
+        "arriving_today": _arriving_today(actor, now),
         "down_referral_due": [Referral.state == "discharged", Referral.stable.is_(True)],
         "follow_up": [Referral.down_facility_id == fid, Referral.state == "down_referred"],
     }
