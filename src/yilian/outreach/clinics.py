@@ -824,12 +824,18 @@ def _phone_locked(session: Session, phone: str, moment: datetime) -> None:
         )
         .order_by(Verification.created_at)
     ).all()
-    if sum(attempts for _, attempts in rows) >= limit:
-        raise TooManyRequests(
-            "too many wrong codes for this phone: it is locked, try again in {minutes} minutes",
-            field="code",
-            retry_after=(rows[0][0] + timedelta(hours=1) - moment).total_seconds(),
-        )
+    wrong = sum(attempts for _, attempts in rows)
+    if wrong < limit:
+        return
+    # Unlocked once enough of the oldest wrong tries have left the hour to bring the count under the limit.
+    for created, attempts in rows:
+        wrong -= attempts
+        if wrong < limit:
+            raise TooManyRequests(
+                "too many wrong codes for this phone: it is locked, try again in {minutes} minutes",
+                field="code",
+                retry_after=(created + timedelta(hours=1) - moment).total_seconds(),
+            )
 
 
 def send_code(session: Session, phone: str, *, client_ip: str | None = None, now: datetime | None = None) -> str | None:
