@@ -42,6 +42,8 @@ def test_it_measures_the_reading_centres_from_the_orders_sent_to_them(ind: Engin
     # B sent nothing: no median (null, not 0) and a zero denominator for the share
     assert r["dx.order_turnaround_hours", B].value is None
     assert r["dx.reported_share", B].status == "zero_denominator"
+    assert r["dx.reports_for_primary", A].value == 2  # o1 and o2 reported; o5 was ordered by the county hospital
+    assert r["dx.recognition_rate", A].value == 33.3333  # o1 carries the HR mark, of o1, o2, o5 reported
 
 
 def test_it_counts_tests_avoided_by_recognition_and_what_they_would_have_cost(ind: Engine) -> None:
