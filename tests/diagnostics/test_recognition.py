@@ -46,6 +46,7 @@ def test_it_lists_the_recognised_items_with_scope_validity_and_qualified_facilit
     assert len(items) >= 12
     assert items["LAB-HBA1C"]["loinc"] == "4548-4" and items["ECG-12"]["scope"] == "consortium"
     assert items["LAB-LFT"]["validity_days"] == 14 and items["LAB-LFT"]["price_fen"] > 0
+    assert items["LAB-CBC"]["validity_days"] == 3  # Shanxi's own window (data/limits.yaml), not the catalogue's 7
     assert [f["name"] for f in items["LAB-LFT"]["qualified_facilities"]] != []
     assert items["CT-HEAD"]["qualified_facilities"] == []
 

@@ -339,9 +339,10 @@ def post_cancel_consultation(consult_id: str, actor: CurrentActor) -> ConsultOut
 
 @recognition.get("/catalogue", response_model=list[CatalogueItemOut])
 def get_catalogue(actor: CurrentActor) -> list[CatalogueItemOut]:
-    """The recognised items: code (LOINC where known), scope, validity window, price, qualified facilities today."""
+    """The recognised items: code (LOINC where known), scope, validity window (your region's, data/limits.yaml),
+    price, qualified facilities today."""
     with read_session() as session:
-        return service.catalogue_out(session)
+        return service.catalogue_out(session, facility_id=actor.facility_id)
 
 
 @recognition.post("/check", response_model=RecognitionCheckOut)

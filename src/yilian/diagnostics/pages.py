@@ -381,7 +381,7 @@ def turnaround_page(request: Request, actor: CurrentActor, days: int = 30) -> Re
 def recognition_page(request: Request, actor: CurrentActor, days: int = 365) -> Response:
     days = max(1, min(days, 3660))
     with read_session() as session:
-        items = service.catalogue_out(session)
+        items = service.catalogue_out(session, facility_id=actor.facility_id)
         report = service.recognition_report(session, since=service.since_days(days))
     return render(request, "diagnostics/recognition.html", _ctx(items=items, report=report, days=days))
 

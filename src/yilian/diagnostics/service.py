@@ -1239,8 +1239,12 @@ def qualify(session: Session, actor: Actor, body: QualificationIn) -> Recognitio
     return row
 
 
-def catalogue_out(session: Session, *, on: date | None = None) -> list[CatalogueItemOut]:
+def catalogue_out(
+    session: Session, *, on: date | None = None, facility_id: uuid.UUID | None = None
+) -> list[CatalogueItemOut]:
+    """The catalogue with the facilities qualified on a day; with a facility, validity windows are its region's."""
     on = on or utcnow().date()
+    region = _limits(session, facility_id) if facility_id else limits.defaults()
     quals = session.execute(
         select(
             RecognitionQualification.item_code,
@@ -1253,7 +1257,7 @@ def catalogue_out(session: Session, *, on: date | None = None) -> list[Catalogue
         by_code[code][fid] = max(until, by_code[code].get(fid, until))
     names = _names(session, {fid for d in by_code.values() for fid in d})
     out = []
-    for item in catalogue.items().values():
+    for item in map(region.item, catalogue.items().values()):
         qualified = {**by_code.get(f"*{item.modality.value}", {}), **by_code.get(item.code, {})}
         out.append(
             CatalogueItemOut(
