@@ -51,6 +51,22 @@ def test_it_marks_the_field_when_the_order_form_is_wrong(region, http) -> None: 
     assert r.status_code == 422 and "<code>modality</code>" in r.text
 
 
+def test_it_refuses_a_bad_upload_on_the_order_page_and_keeps_nothing(region, http) -> None:  # type: ignore[no-untyped-def]
+    village = browser_of(http, "village")
+    r = village.post(
+        "/diagnostics/orders/new", data={"patient": region.patients["li"], "modality": "ecg", "item_code": "ECG-12"}
+    )
+    order_page = r.headers["location"]
+    files = {"file": ("ecg.pdf", b"MZ\x90\x00 not a tracing", "application/pdf")}
+    r = village.post(f"{order_page}/upload", files=files, data={"heart_rate": "72"})
+    assert r.status_code == 422 and "<code>file</code>" in r.text and "PDF" in r.text
+    r = village.post(
+        f"{order_page}/upload", files={"file": ("ecg.pdf", b"%PDF-1.4", "application/pdf")}, data={"qtc": "long"}
+    )
+    assert r.status_code == 422 and "measurements.qtc" in r.text
+    assert "ecg.pdf" not in village.get(order_page).text  # nothing was kept
+
+
 def test_it_opens_every_diagnostics_page_for_the_people_who_use_them(region, http) -> None:  # type: ignore[no-untyped-def]
     village, reader = browser_of(http, "village"), browser_of(http, "reader")
     r = village.post(

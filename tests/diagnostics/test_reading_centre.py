@@ -243,6 +243,10 @@ def test_it_takes_an_order_sent_as_a_fhir_service_request(region, as_user) -> No
     assert r.status_code == 422 and r.json()["field"] == "ServiceRequest.category"
     r = township.post("/api/v1/diagnostics/orders/$from-service-request", json={**sr, "priority": "asap"})
     assert r.status_code == 422 and r.json()["field"] == "ServiceRequest.priority"
+    r = township.post(
+        "/api/v1/diagnostics/orders/$from-service-request", json={**sr, "subject": {"reference": "Patient/ghost"}}
+    )
+    assert r.status_code == 404 and r.json()["field"] == "ServiceRequest.subject"
 
 
 def test_it_cancels_an_order_with_a_reason_and_then_takes_no_more_files(region, as_user) -> None:  # type: ignore[no-untyped-def]

@@ -36,7 +36,7 @@ from yilian.diagnostics.schemas import (
     StudyIn,
     StudyOut,
 )
-from yilian.errors import Forbidden, Invalid
+from yilian.errors import Forbidden, Invalid, YilianError
 from yilian.security.actor import Actor
 from yilian.web.auth import current_actor
 
@@ -75,9 +75,22 @@ def post_order_from_fhir(body: dict[str, Any], actor: CurrentActor) -> OrderOut:
     from yilian.diagnostics import fhir
 
     draft = fhir.from_service_request(body)
-    with unit_of_work() as session:
-        order = service.place_order(session, actor, draft)
-        return service.order_out(session, actor, order)
+    try:
+        with unit_of_work() as session:
+            order = service.place_order(session, actor, draft)
+            return service.order_out(session, actor, order)
+    except YilianError as exc:
+        # Name the field as the caller wrote it: the ServiceRequest's element, not the JSON order's.
+        exc.field = FROM_SERVICE_REQUEST.get(exc.field or "", exc.field)
+        raise
+
+
+FROM_SERVICE_REQUEST = {
+    "patient": "ServiceRequest.subject",
+    "item_code": "ServiceRequest.code",
+    "centre": "ServiceRequest.performer",
+    "modality": "ServiceRequest.category",
+}
 
 
 @diagnostics.get("/orders", response_model=list[OrderOut])
