@@ -98,3 +98,40 @@ def test_postings_that_make_no_sense_are_refused_naming_the_field(http, site) ->
     assert no_window.status_code == 422 and no_window.json()["field"] in ("start", "end")
     assert not_receiving.status_code == 422 and not_receiving.json()["field"] == "facility"
     assert not_a_planner.status_code == 403
+
+
+def test_only_the_programmes_own_coordinators_plan_it(http, site) -> None:  # type: ignore[no-untyped-def]
+    month = f"{local_now().date():%Y-%m}"
+    someone = expert("孙七", "neurology")
+    programme = f"/api/v1/outreach/programmes/{site.programme_id}"
+
+    posting = http.post(
+        f"{programme}/postings",
+        json={"practitioner_id": someone, "facility": "LXZY", "kind": "resident"},
+        headers=site.auth("far_coord"),
+    )
+    demand = http.post(
+        f"{programme}/demand",
+        json={"facility": "LXZY", "specialty": "neurology", "sessions": 2},
+        headers=site.auth("far_coord"),
+    )
+    solve = http.post(f"{programme}/rosters", json={"month": month}, headers=site.auth("far_coord"))
+    check_in = http.post(
+        f"{programme}/checkins",
+        json={"practitioner_id": site.zhang, "day": str(local_now().date())},
+        headers=site.auth("far_coord"),
+    )
+    new_programme = http.post(
+        "/api/v1/outreach/programmes",
+        json={"name": "别人的项目", "sending_facility": "QDSL", "receiving_facilities": ["LXZY"]},
+        headers=site.auth("far_coord"),
+    )
+    page = http.get(f"/outreach/programmes/{site.programme_id}/roster", headers=site.auth("far_coord"))
+
+    for refused in (posting, demand, solve, check_in, new_programme):
+        assert refused.status_code == 403, refused.text
+    assert page.status_code == 200 and 'data-testid="solve"' not in page.text, "no solve button for outsiders"
+    own_page = http.get(f"/outreach/programmes/{site.programme_id}/roster", headers=site.auth("coord"))
+    assert 'data-testid="solve"' in own_page.text
+    own = http.post(f"{programme}/rosters", json={"month": month}, headers=site.auth("coord"))
+    assert own.status_code == 200 and own.json()["feasible"]

@@ -51,6 +51,7 @@ from yilian.outreach.schemas import (
     WaitlistOut,
 )
 from yilian.outreach.service import parse_id as _uuid
+from yilian.outreach.service import plans_for, programme_hospitals
 from yilian.outreach.settings import outreach_settings
 from yilian.security import audit
 from yilian.security.actor import SYSTEM, Actor
@@ -63,8 +64,6 @@ RESIDENT_ID_SYSTEM = "urn:yilian:sid:cn-resident-id"
 BOOKING_ROLES = frozenset(CLINICAL_ROLES | {Role.CONSORTIUM_ADMIN, Role.SYSTEM_ADMIN})
 # The patient on the public page: no account and no role with any permission; audited as "public".
 PUBLIC = Actor(user_id=None, username="public", role=cast(Role, "patient"), display_name="patient (public page)")
-# Who plans for a programme: coordinators and consortium administrators (at one of its hospitals).
-COORDINATOR_ROLES = frozenset({Role.REFERRAL_COORDINATOR, Role.CONSORTIUM_ADMIN})
 
 
 class TooManyRequests(YilianError):
@@ -243,26 +242,19 @@ def is_the_expert(session: Session, actor: Actor, practitioner_id: uuid.UUID) ->
 
 def in_clinic_scope(session: Session, actor: Actor, clinic: Clinic) -> bool:
     """Who sees a clinic's patients and runs its desk: staff of the clinic's hospital, the expert, and the
-    coordinators of its programme (coordinators and consortium administrators at the programme's sending or
-    receiving hospitals, or administrators of a consortium the clinic's hospital belongs to); the system
-    administrator. Everyone else in the network sees the clinic's free numbers only."""
+    coordinators of its programme (`service.plans_for` the programme's hospitals: coordinators and consortium
+    administrators working at one of them, administrators of a consortium one of them belongs to; for a clinic
+    outside any programme, its own hospital); the system administrator. Everyone else in the network sees the
+    clinic's free numbers only."""
     if actor.role == Role.SYSTEM_ADMIN:
         return True
     if actor.facility_id is not None and actor.facility_id == clinic.facility_id:
         return True
     if is_the_expert(session, actor, clinic.practitioner_id):
         return True
-    if actor.role not in COORDINATOR_ROLES:
-        return False
     programme = session.get(Programme, clinic.programme_id) if clinic.programme_id else None
-    if programme is not None and actor.facility_id is not None:
-        hospitals = {str(programme.sending_facility_id), *programme.receiving_facility_ids}
-        if str(actor.facility_id) in hospitals:
-            return True
-    if actor.role == Role.CONSORTIUM_ADMIN and actor.consortium_ids:
-        clinic_consortia = {c.id for c in network.consortia_of_facility(session, clinic.facility_id)}
-        return bool(clinic_consortia & set(actor.consortium_ids))
-    return False
+    hospitals = programme_hospitals(programme) if programme is not None else [str(clinic.facility_id)]
+    return plans_for(session, actor, hospitals)
 
 
 def _require_clinic_staff(session: Session, actor: Actor, clinic: Clinic) -> None:

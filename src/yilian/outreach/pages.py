@@ -160,6 +160,7 @@ def programme_page(request: Request, programme_id: str, actor: Annotated[Actor, 
             if str(p.home_facility_id) == fid
         ]
         clinic_list = clinics.list_clinics(session, programme_id=str(programme.id), upcoming_only=True)
+        may_plan = service.may_plan(session, actor, programme)
     return render(
         request,
         "outreach/programme.html",
@@ -174,8 +175,8 @@ def programme_page(request: Request, programme_id: str, actor: Annotated[Actor, 
             impact=impact,
             clinics=clinic_list,
             month=f"{today:%Y-%m}",
-            can_plan=actor.role in PLANNERS,
-            can_record=actor.role in PLANNERS
+            can_plan=may_plan,
+            can_record=may_plan
             or (actor.facility_id is not None and str(actor.facility_id) in programme.receiving_facility_ids),
             local_doctors=local_doctors,
             today=today,
@@ -248,6 +249,7 @@ def roster_page(
     first = service.month_start(month or f"{clinics.local_now().date():%Y-%m}")
     with read_session() as session:
         programme = service.get_programme(session, programme_id)
+        may_plan = service.may_plan(session, actor, programme)
         names = _names(session, programme.receiving_facility_ids)
         short = {fid: name.removesuffix("医院")[-4:] for fid, name in names.items()}
         experts = {
@@ -278,7 +280,7 @@ def roster_page(
             month=f"{first:%Y-%m}",
             prev=f"{prev_month:%Y-%m}",
             next=f"{next_month:%Y-%m}",
-            can_plan=actor.role in PLANNERS,
+            can_plan=may_plan,
         ),
     )
 

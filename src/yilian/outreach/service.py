@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from yilian.db import utcnow
-from yilian.errors import Conflict, Invalid, NotFound
+from yilian.errors import Conflict, Forbidden, Invalid, NotFound
 from yilian.events import service as outbox
 from yilian.network import schemas as network_schemas
 from yilian.network import service as network
@@ -44,6 +45,7 @@ from yilian.outreach.schemas import (
 )
 from yilian.security import audit
 from yilian.security.actor import SYSTEM, Actor
+from yilian.security.roles import Role
 
 DAY_KINDS = ("home_duty", "unavailable")
 # Without coordinates the road time is unknown; assume a county-to-city drive rather than refuse to roster.
@@ -58,6 +60,46 @@ def parse_id(value: uuid.UUID | str, field: str, what: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound(f"no {what} with id {value}", field=field) from None
+
+
+# Who plans outreach: coordinators and consortium administrators — of the programme's own hospitals.
+PLANNER_ROLES = frozenset({Role.REFERRAL_COORDINATOR, Role.CONSORTIUM_ADMIN})
+
+
+def plans_for(session: Session, actor: Actor, facility_ids: Iterable[uuid.UUID | str]) -> bool:
+    """Whether the actor coordinates for these hospitals: a coordinator or consortium administrator working at one
+    of them, a consortium administrator of a consortium one of them belongs to, or the system administrator."""
+    if actor.role == Role.SYSTEM_ADMIN:
+        return True
+    if actor.role not in PLANNER_ROLES:
+        return False
+    hospitals = {str(f) for f in facility_ids}
+    if actor.facility_id is not None and str(actor.facility_id) in hospitals:
+        return True
+    if actor.role == Role.CONSORTIUM_ADMIN and actor.consortium_ids:
+        return any(
+            c.id in actor.consortium_ids
+            for f in hospitals
+            for c in network.consortia_of_facility(session, uuid.UUID(f))
+        )
+    return False
+
+
+def programme_hospitals(programme: Programme) -> list[str]:
+    return [str(programme.sending_facility_id), *programme.receiving_facility_ids]
+
+
+def may_plan(session: Session, actor: Actor, programme: Programme) -> bool:
+    return plans_for(session, actor, programme_hospitals(programme))
+
+
+def require_planner(session: Session, actor: Actor, programme: Programme) -> None:
+    if not may_plan(session, actor, programme):
+        raise Forbidden(
+            "outreach programmes and rosters are planned by the coordinators and consortium administrators of the "
+            "programme's hospitals",
+            field="programme",
+        )
 
 
 def month_start(month: date | str) -> date:
@@ -82,6 +124,10 @@ def create_programme(session: Session, data: ProgrammeIn, *, actor: Actor = SYST
     ]
     if sending in receiving:
         raise Invalid("the sending hospital cannot also receive its own experts", field="receiving_facilities")
+    if not plans_for(session, actor, [sending, *receiving]):
+        raise Forbidden(
+            "a programme is set up by a coordinator or consortium administrator of its hospitals", field="programme"
+        )
     if data.start and data.end and data.end < data.start:
         raise Invalid("the programme ends before it starts", field="end")
     programme = Programme(
@@ -119,6 +165,7 @@ def list_postings(session: Session, programme_id: uuid.UUID | str) -> list[Posti
 def add_posting(session: Session, programme_id: uuid.UUID | str, data: PostingIn, *, actor: Actor = SYSTEM) -> Posting:
     """Post an expert in a programme; the registry gets the matching PractitionerRole at the receiving facility."""
     programme = get_programme(session, programme_id)
+    require_planner(session, actor, programme)
     practitioner = network.get_practitioner(session, data.practitioner_id)
     facility_id = network.resolve_facility_id(session, data.facility, field="facility")
     if str(facility_id) not in programme.receiving_facility_ids:
@@ -205,6 +252,7 @@ def mark_days(
 
 def set_demand(session: Session, programme_id: uuid.UUID | str, data: DemandIn, *, actor: Actor = SYSTEM) -> DemandRow:
     programme = get_programme(session, programme_id)
+    require_planner(session, actor, programme)
     facility_id = network.resolve_facility_id(session, data.facility, field="facility")
     if str(facility_id) not in programme.receiving_facility_ids:
         raise Invalid("the facility does not receive experts in this programme", field="facility")
@@ -331,6 +379,7 @@ def solve_roster(
 ) -> RosterOut:
     """Solve (or re-solve around the locked entries) a programme's month and store it as the draft roster."""
     programme = get_programme(session, programme_id)
+    require_planner(session, actor, programme)
     first = month_start(month)
     problem = build_problem(session, programme.id, first)
     if not problem.experts:
@@ -444,6 +493,7 @@ def lock_entry(
     row = session.get(RosterRow, parse_id(roster_id, "roster", "roster"))
     if row is None:
         raise NotFound(f"no roster with id {roster_id}", field="roster")
+    require_planner(session, actor, get_programme(session, row.programme_id))
     last = row.month + timedelta(days=calendar.monthrange(row.month.year, row.month.month)[1] - 1)
     if not row.month <= day <= last:
         raise Invalid(f"{day} is outside the roster's month {row.month:%Y-%m}", field="day")

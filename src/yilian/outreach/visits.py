@@ -47,6 +47,7 @@ from yilian.outreach.schemas import (
     WeekComplianceOut,
 )
 from yilian.outreach.service import get_programme as _programme
+from yilian.outreach.service import may_plan
 from yilian.outreach.service import parse_id as _uuid
 from yilian.security import audit
 from yilian.security.actor import SYSTEM, Actor
@@ -65,14 +66,24 @@ def _posting_of(session: Session, programme: Programme, practitioner_id: str) ->
     return posting
 
 
-def _require_site_staff(actor: Actor, facility_id: uuid.UUID, practitioner_home: uuid.UUID | None = None) -> None:
+def _require_site_staff(
+    session: Session,
+    actor: Actor,
+    facility_id: uuid.UUID,
+    practitioner_home: uuid.UUID | None = None,
+    *,
+    programme: Programme | None = None,
+) -> None:
     """Records of what happened on site are kept by the receiving hospital, the expert's home hospital (the expert
-    themself), coordinators and administrators."""
-    if actor.role in (Role.SYSTEM_ADMIN, Role.REFERRAL_COORDINATOR, Role.CONSORTIUM_ADMIN):
-        return
+    themself), and the programme's coordinators (any coordinator or administrator for a record outside a programme,
+    such as a local doctor's skills log)."""
     if actor.facility_id is not None and actor.facility_id in (facility_id, practitioner_home):
         return
-    raise Forbidden("only the receiving hospital, the expert's hospital and coordinators record this")
+    if programme is not None and may_plan(session, actor, programme):
+        return
+    if programme is None and actor.role in (Role.SYSTEM_ADMIN, Role.REFERRAL_COORDINATOR, Role.CONSORTIUM_ADMIN):
+        return
+    raise Forbidden("only the receiving hospital, the expert's hospital and the programme's coordinators record this")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -86,7 +97,7 @@ def check_in(
     programme = _programme(session, programme_id)
     posting = _posting_of(session, programme, practitioner_id)
     expert = network.get_practitioner(session, posting.practitioner_id)
-    _require_site_staff(actor, posting.facility_id, expert.home_facility_id)
+    _require_site_staff(session, actor, posting.facility_id, expert.home_facility_id, programme=programme)
     if day > local_now().date():
         raise Invalid("a check-in cannot be in the future", field="day")
     if (posting.start and day < posting.start) or (posting.end and day > posting.end):
@@ -263,7 +274,7 @@ def record_activity(
     if str(facility_id) not in programme.receiving_facility_ids:
         raise Invalid("the facility does not receive experts in this programme", field="facility")
     expert = network.get_practitioner(session, posting.practitioner_id)
-    _require_site_staff(actor, facility_id, expert.home_facility_id)
+    _require_site_staff(session, actor, facility_id, expert.home_facility_id, programme=programme)
     team = [str(network.get_practitioner(session, p).id) for p in data.local_team]
     attendees = [str(network.get_practitioner(session, p).id) for p in dict.fromkeys(data.attendees)]
     patient_ref = data.patient_ref.removeprefix("Patient/") if data.patient_ref else None
@@ -334,7 +345,7 @@ def list_activities(session: Session, programme_id: uuid.UUID | str, *, limit: i
 
 def log_skill(session: Session, data: SkillIn, *, actor: Actor = SYSTEM) -> SkillEntry:
     doctor = network.get_practitioner(session, data.practitioner_id)
-    _require_site_staff(actor, doctor.home_facility_id)
+    _require_site_staff(session, actor, doctor.home_facility_id)
     supervisor = network.get_practitioner(session, data.supervisor_id).id if data.supervisor_id else None
     if data.level != SkillLevel.INDEPENDENT and data.level != SkillLevel.OBSERVED and supervisor is None:
         raise Invalid("name the supervising expert", field="supervisor_id")
