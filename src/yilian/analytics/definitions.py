@@ -102,6 +102,10 @@ def check(resource: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the views in effect
 
 
+# 2: the typed engine (typed.py); a column without a declared type holds its FHIR leaf's SQL type instead of JSON
+ROWS_FORMAT = 2
+
+
 @dataclass(frozen=True)
 class ViewEntry:
     name: str
@@ -113,6 +117,9 @@ class ViewEntry:
     def fingerprint(self) -> str:
         """Changes when anything that shapes the rows changes (not the version number or lastUpdated)."""
         body = {k: v for k, v in self.definition.items() if k not in ("meta", "id", "text")}
+        # how the engine writes rows is part of their shape: a file written before a change is rebuilt in full,
+        # never appended to with rows of another form
+        body["_rows_format"] = ROWS_FORMAT
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
