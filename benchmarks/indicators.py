@@ -211,7 +211,25 @@ def generate(residents: int, encounters: int, seed: int = 7) -> dict[str, pa.Tab
             "recognized": rng.random(reports_n) < 0.6,
         }
     )
+    # what primary care sends to the county's reading centres (the imaging/ECG coverage indicators count these)
+    orders_n = n // 25
+    ord_enc = rng.integers(0, n, orders_n)
+    ordered = start[ord_enc]
+    diagnostic_order = pa.table(
+        {
+            "id": np.char.add("O", np.arange(orders_n).astype(str)),
+            "facility_id": where[ord_enc].astype(str),
+            "centre_facility_id": np.where(rng.random(orders_n) < 0.9, "CH", "CITY"),
+            "modality": np.array(["imaging", "ecg", "lab"])[rng.integers(0, 3, orders_n)],
+            "state": np.where(rng.random(orders_n) < 0.97, "reported", "cancelled"),
+            "ordered_at": ordered.astype("datetime64[us]"),
+            "reported_at": (ordered + (rng.exponential(6, orders_n) * 3600).astype("timedelta64[s]")).astype(
+                "datetime64[us]"
+            ),
+        }
+    )
     return {
+        "diagnostic_order": diagnostic_order,
         "division": pa.Table.from_pylist(
             [
                 {
@@ -299,6 +317,9 @@ class PandasIndicators:
         if name == "encounter":
             df["is_tcm"] = ((df["facility_kind"] == "tcm") | (df["service_type"] == "tcm")).fillna(False)
             df["stay_days"] = (df["period_end"] - df["period_start"]).dt.total_seconds() / 86400
+        if name == "diagnostic_order":
+            df = self._fac(self._fac(df, "facility_id", "facility"), "centre_facility_id", "centre")
+            df["turnaround_hours"] = (df["reported_at"] - df["ordered_at"]).dt.total_seconds() / 3600
         if name == "diagnostic_report":
             df = self._fac(df, "performer_facility_id", "performer")
             df["turnaround_hours"] = (df["issued"] - df["effective"]).dt.total_seconds() / 3600
