@@ -233,10 +233,16 @@ def test_spark_refuses_a_view_it_cannot_run_with_the_reason():
     assert "repeat" in refused.value.message and "DuckDB" in refused.value.message
 
 
-def test_yilian_views_explain_prints_the_spark_sql_or_why_not():
+def test_yilian_views_explain_prints_the_spark_sql_or_why_not(tmp_path: Path):
     runner = CliRunner()
     shown = runner.invoke(cli.app, ["explain", "encounter", "--spark"])
     assert shown.exit_code == 0, shown.output
     assert "from_json(resource, 'STRUCT<" in shown.stdout and "transform(" in shown.stdout
-    refused = runner.invoke(cli.app, ["explain", "referral_task", "--spark"])
-    assert refused.exit_code == 2 and "cannot run on Spark" in refused.output
+    given_names = tmp_path / "given.json"
+    given_names.write_text(
+        json.dumps(
+            {"resource": "Patient", "select": [{"forEach": "name.given", "column": [{"name": "g", "path": "$this"}]}]}
+        )
+    )
+    refused = runner.invoke(cli.app, ["explain", str(given_names), "--spark"])
+    assert refused.exit_code == 2 and "cannot run on Spark" in refused.output and "primitive" in refused.output

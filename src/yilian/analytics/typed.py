@@ -244,6 +244,22 @@ class _Typed:
             ):
                 found = " OR ".join(self.exists(v) for v in self.variants(parent, node.base.name))
                 return TV(f"({found})" if name == "exists" else f"(NOT ({found}))", False, kind="bool")
+        of_keys = node.base
+        if (
+            name == "first"
+            and not args
+            and isinstance(of_keys, fp.Call)
+            and of_keys.name == "getReferenceKey"
+            and isinstance(of_keys.base, fp.Binary)
+            and of_keys.base.op == "|"
+        ):
+            # `(focus | basedOn).getReferenceKey(T).first()`: the union keeps its operands' order, so its first
+            # key is the first key of the operands in turn (a union of References needs no list of them)
+            lists = []
+            for part in _union_parts(of_keys.base):
+                part_keys = self.call(fp.Call(part, "getReferenceKey", of_keys.args), ctx)
+                lists.append(part_keys.sql if part_keys.many else d.list_of([part_keys.sql]))
+            return TV(d.first_not_null(d.concat(lists)), False, kind="str")
         base = self.expr(node.base, ctx) if node.base is not None else ctx.this
         message = f"{ctx.field}: {name}() applied to several values"
         if name == "where" and len(args) == 1:
@@ -351,14 +367,7 @@ class _Typed:
     def union(self, node: fp.Binary, ctx: Ctx) -> TV:
         """`effective.ofType(dateTime) | effective.ofType(Period).start`: variants of one choice element, of which
         FHIR JSON holds at most one, so the union is whichever is present."""
-        parts: list[fp.Node] = []
-        stack: list[fp.Node] = [node]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, fp.Binary) and n.op == "|":
-                stack += [n.right, n.left]
-            else:
-                parts.append(n)
+        parts = _union_parts(node)
         values = [self.expr(p, ctx) for p in parts]
         kinds = {v.kind for v in values}
         if len(kinds) != 1 or None in kinds:
@@ -465,6 +474,19 @@ class _Typed:
         for p in parts:
             result = product(result, p, self.fresh, self.d)
         return result
+
+
+def _union_parts(node: fp.Node) -> list[fp.Node]:
+    """The operands of `a | b | c`, in order."""
+    parts: list[fp.Node] = []
+    stack: list[fp.Node] = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, fp.Binary) and n.op == "|":
+            stack += [n.right, n.left]
+        else:
+            parts.append(n)
+    return parts
 
 
 def _type_name(node: fp.Node) -> str:
