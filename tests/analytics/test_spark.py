@@ -150,7 +150,7 @@ MORE: list[dict[str, Any]] = [
     },
 ]
 RESOURCES = ALL + MORE
-VIEWS = ("patient", "encounter", "observation")
+VIEWS = tuple(catalogue.names())  # patient, encounter, observation and the rest
 
 
 def _canon(rows: list[dict[str, Any]]) -> list[str]:
