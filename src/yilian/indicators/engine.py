@@ -287,9 +287,21 @@ class Engine:
         )
         return fmap, dmap
 
-    def in_scopes(self, ind: Indicator, m: Measure, t: ir.Table, maps: tuple[ir.Table, ir.Table]) -> ir.Table:
+    def in_scopes(
+        self,
+        ind: Indicator,
+        m: Measure,
+        t: ir.Table,
+        maps: tuple[ir.Table, ir.Table],
+        scopes: list[Scope] | None = None,
+    ) -> ir.Table:
         by = ind.scope_of(m)
         assert by is not None
+        county_col = by.division or COUNTY_OF.get(by.facility or "")
+        if scopes and county_col in t.columns and all(_whole_county(s) for s in scopes):
+            # Whole counties: a row's scope is its county column, so no join with the scope map over millions of
+            # rows (the same rows as the join: a county scope holds exactly the facilities whose county it is).
+            return t.filter(t[county_col].isin([s.key for s in scopes])).mutate(scope_key=t[county_col])
         fmap, dmap = maps
         if by.facility:
             return t.inner_join(fmap, t[by.facility] == fmap.scope_fid)
@@ -365,7 +377,7 @@ class Engine:
             groups.setdefault(gkey, []).append((ind, m))
         for members in groups.values():
             ind0, m0 = members[0]
-            j = self.in_scopes(ind0, m0, self._window(m0, period), maps)
+            j = self.in_scopes(ind0, m0, self._window(m0, period), maps, scopes)
             metrics = {f"m{i}": self._metric(j, m) for i, (_, m) in enumerate(members)}
             table = self.con.to_pyarrow(j.group_by("scope_key").aggregate(**metrics)).to_pylist()
             for i, (ind, m) in enumerate(members):
@@ -557,6 +569,19 @@ class Engine:
         order = m.date or (m.during[0] if m.during else keep[0])
         df = self.con.execute(j.order_by(order).limit(limit))
         return [{k: _plain(v) for k, v in rec.items()} for rec in df.to_dict(orient="records")], total
+
+
+# the county column the engine derives for each facility column a measure may be scoped by
+COUNTY_OF = {
+    "facility_id": "facility_county",
+    "from_facility_id": "from_county",
+    "to_facility_id": "to_county",
+    "centre_facility_id": "centre_county",
+}
+
+
+def _whole_county(s: Scope) -> bool:
+    return s.kind == "division" and s.counties == {s.key}
 
 
 def _as_date(v: Any) -> date | None:
