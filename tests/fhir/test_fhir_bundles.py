@@ -193,3 +193,72 @@ def test_it_lists_history_for_a_type_and_the_whole_system(doctor: Any, admin: An
     assert system["total"] == 3
     assert [e["fullUrl"].split("/fhir/")[1].split("/")[0] for e in system["entry"]] == ["Organization", "Patient"]
     assert any(link["relation"] == "next" for link in system["link"])
+
+
+def test_it_writes_a_large_transaction_with_every_reference_and_index_in_place(
+    doctor: Any, new_patient: Any, new_observation: Any
+) -> None:
+    # Plain creates of a transaction are written together; every one must still be readable, searchable and linked.
+    patients = [f"urn:uuid:{uuid.uuid4()}" for _ in range(5)]
+    entries = [
+        {"fullUrl": urn, "resource": new_patient(identifier=[]), "request": {"method": "POST", "url": "Patient"}}
+        for urn in patients
+    ]
+    for n in range(40):
+        obs = {**new_observation("x", value=100 + n), "subject": {"reference": patients[n % 5]}}
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": obs,
+                "request": {"method": "POST", "url": "Observation"},
+            }
+        )
+    r = doctor.post("/fhir", json=_transaction(entries))
+    assert r.status_code == 200, r.text
+    assert [e["response"]["status"] for e in r.json()["entry"]] == ["201 Created"] * 45
+    for urn in patients:
+        found = doctor.get("/fhir/Observation", params={"patient": urn.removeprefix("urn:uuid:"), "code": "8480-6"})
+        assert found.json()["total"] == 8
+    assert doctor.get("/fhir/Observation", params={"value-quantity": "139", "_summary": "count"}).json()["total"] == 1
+
+
+def test_it_leaves_nothing_behind_when_an_entry_late_in_a_large_transaction_is_invalid(
+    doctor: Any, new_patient: Any
+) -> None:
+    entries = [
+        {
+            "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+            "resource": new_patient(identifier=[]),
+            "request": {"method": "POST", "url": "Patient"},
+        }
+        for _ in range(30)
+    ]
+    entries[27]["resource"]["gender"] = "robot"
+    r = doctor.post("/fhir", json=_transaction(entries))
+    assert r.status_code == 422, r.text
+    assert r.json()["issue"][0]["expression"][0].startswith("Bundle.entry[27]")
+    assert _count(doctor, "Patient") == 0
+
+
+def test_it_resolves_a_conditional_reference_to_a_patient_created_earlier_in_the_transaction(
+    doctor: Any, new_patient: Any, new_observation: Any
+) -> None:
+    obs = {**new_observation("x"), "subject": {"reference": "Patient?identifier=11010519491231002X"}}
+    bundle = _transaction(
+        [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": new_patient(),
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": obs,
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ]
+    )
+    r = doctor.post("/fhir", json=bundle)
+    assert r.status_code == 200, r.text
+    patient_id = r.json()["entry"][0]["resource"]["id"]
+    assert r.json()["entry"][1]["resource"]["subject"]["reference"] == f"Patient/{patient_id}"

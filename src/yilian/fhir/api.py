@@ -369,7 +369,7 @@ def create(
                 existing = found.resources[0]
                 _guard_results(session, actor, "read", [existing], f"{res_type}/{existing['id']}")
                 return fhir_response(existing, 200, _resource_headers(request, existing))
-        saved = hooks.create(session, actor, resource)
+        saved = hooks.create(session, actor, resource, validated=True)
         _audit_write(session, actor, "create", saved)
     return fhir_response(saved, 201, _resource_headers(request, saved))
 
@@ -447,7 +447,7 @@ def update(
     with unit_of_work() as session:
         access.check(session, actor, "write", res_type, store.patient_of(resource))
         saved, existed = hooks.update(
-            session, actor, res_type, res_id, resource, if_match=request.headers.get("if-match")
+            session, actor, res_type, res_id, resource, if_match=request.headers.get("if-match"), validated=True
         )
         _audit_write(session, actor, "update", saved)
     return fhir_response(saved, 200 if existed else 201, _resource_headers(request, saved))

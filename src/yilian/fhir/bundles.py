@@ -315,6 +315,30 @@ def _resolve_conditional_refs(session: Session, node: Any, cache: dict[str, str]
     return node
 
 
+def _has_conditional_ref(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(
+            (k == "reference" and isinstance(v, str) and "?" in v and not v.startswith("#")) or _has_conditional_ref(v)
+            for k, v in node.items()
+        )
+    if isinstance(node, list):
+        return any(_has_conditional_ref(v) for v in node)
+    return False
+
+
+def _uuid_candidates(prepared: list[tuple[int, str, str, dict[str, Any]]]) -> list[tuple[str, str]]:
+    """(type, id) for each POST entry whose urn:uuid fullUrl could become its id."""
+    out = []
+    for _, method, _, entry in prepared:
+        full_url, resource = entry.get("fullUrl"), entry.get("resource")
+        if method != "POST" or not isinstance(full_url, str) or not isinstance(resource, dict):
+            continue
+        candidate = full_url.removeprefix("urn:uuid:")
+        if full_url.startswith("urn:uuid:") and ID_PATTERN.match(candidate):
+            out.append((str(resource.get("resourceType")), candidate))
+    return out
+
+
 def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[str, Any], base: str) -> dict[str, Any]:
     """One entry of a batch or transaction (urn:uuid references already rewritten)."""
     res_type, res_id, query = _split_url(url)
@@ -333,7 +357,7 @@ def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[
             if existing is not None:
                 _patient_check(session, actor, "read", existing)
                 return _response(existing, "200 OK")
-        saved = hooks.create(session, actor, resource, keep_id=bool(resource.get("id")))
+        saved = hooks.create(session, actor, resource, keep_id=bool(resource.get("id")), validated=True)
         _patient_check(session, actor, "write", saved)
         return _response(saved, "201 Created")
     if method == "PATCH":
@@ -431,6 +455,8 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
     planned_ids: set[tuple[str, str]] = set()
     existing: dict[int, dict[str, Any]] = {}  # conditional creates that found their resource
     targets: set[str] = set()
+    # Which urn:uuid ids are taken, asked once for the whole Bundle rather than once per entry.
+    taken = store.find_existing(session, _uuid_candidates(prepared))
     for i, method, url, entry in prepared:
         resource = entry.get("resource")
         if method == "PUT" and "?" in url and isinstance(resource, dict):
@@ -481,7 +507,7 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
             if (
                 candidate
                 and ID_PATTERN.match(candidate)
-                and not store.exists(session, res_type, candidate)
+                and (res_type, candidate) not in taken  # deleted ones too: their id cannot be created again
                 and (res_type, candidate) not in planned_ids
             ):
                 new_id = candidate
@@ -499,21 +525,70 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
             if rid:
                 mapping[full_url] = f"{t}/{rid}"
     responses: dict[int, dict[str, Any]] = {}
+    # Plain creates (most of a Bundle) are validated and checked one by one, then written together: one set of bulk
+    # statements for resources, versions and index rows, one subscription check and one call of the after-write
+    # hooks, instead of a round of queries and an ORM flush per entry.
+    pending: list[tuple[int, str, str, dict[str, Any]]] = []
+    ref_cache: dict[str, str] = {}
+
+    def write_pending() -> None:
+        if not pending:
+            return
+        first, method, url, _ = pending[0]
+        try:
+            saved = store.write_new(session, [res for _, _, _, res in pending], actor=actor)
+            hooks.after_write(session, actor, [hooks.written("create", res) for res in saved])
+        except YilianError as exc:
+            raise type(exc)(
+                f"entry {first} ({method} {url}): {exc.message}; nothing was saved",
+                field=_entry_field(first, exc.field),
+            ) from None
+        for (i, _, _, _), res in zip(pending, saved, strict=True):
+            patient = store.patient_of(res)
+            if patient:  # the access check ran before the write (same patient: the store changes no reference)
+                audit.record(
+                    session, actor, "fhir.write", patient=patient[:128], resource=f"{res['resourceType']}/{res['id']}"
+                )
+            responses[i] = _response(res, "201 Created")
+        pending.clear()
+
     # A type a domain takes over (a referral Task) is created after the other POSTs, so that what it builds on (the
     # ServiceRequest, the Patient) exists in this transaction whatever the entries' order.
     for i, method, url, entry in sorted(prepared, key=lambda p: (_METHOD_ORDER[p[1]], _intercepted(p), p[0])):
-        entry = copy.deepcopy(entry)
         if "resource" in entry and mapping:
-            entry["resource"] = _rewrite_refs(entry["resource"], mapping)
+            # _rewrite_refs builds new dicts and lists all the way down: the caller's Bundle stays untouched.
+            entry = {**entry, "resource": _rewrite_refs(entry["resource"], mapping)}
+        else:
+            entry = copy.deepcopy(entry)
         try:
             if i in existing:
+                write_pending()
                 _patient_check(session, actor, "read", existing[i])
                 responses[i] = _response(existing[i], "200 OK")
                 continue
+            resource = entry.get("resource")
+            if (
+                method == "POST"
+                and isinstance(resource, dict)
+                and (resource.get("resourceType"), resource.get("id")) in planned_ids
+                and not hooks.has_interceptor(str(resource.get("resourceType")))
+            ):
+                res_type, res_id, _ = _split_url(url)
+                if res_id is not None:
+                    raise BadRequest("POST goes to a type, not an id", field="request.url")
+                if _has_conditional_ref(resource):
+                    write_pending()  # a condition may match what the earlier entries create
+                    resource = _resolve_conditional_refs(session, resource, ref_cache)
+                validate(resource, res_type)
+                access.check(session, actor, "write", res_type, store.patient_of(resource))
+                pending.append((i, method, url, resource))
+                continue
+            write_pending()
             responses[i] = _execute(session, actor, method, url, entry, base)
         except YilianError as exc:
             field = _entry_field(i, exc.field)
             raise type(exc)(f"entry {i} ({method} {url}): {exc.message}; nothing was saved", field=field) from None
+    write_pending()
     return {
         "resourceType": "Bundle",
         "type": "transaction-response",

@@ -118,7 +118,9 @@ def wants(res_type: str) -> bool:
 # --- writes as the API makes them: the store plus the hooks ------------------------------------------------------------
 
 
-def create(session: Session, actor: Actor, resource: dict[str, Any], *, keep_id: bool = False) -> dict[str, Any]:
+def create(
+    session: Session, actor: Actor, resource: dict[str, Any], *, keep_id: bool = False, validated: bool = False
+) -> dict[str, Any]:
     """Create through a domain's interceptor when one takes the type, else in the store (then the after-write hooks).
 
     Without keep_id the server assigns the id, so the interceptor does not see one the client sent."""
@@ -126,7 +128,7 @@ def create(session: Session, actor: Actor, resource: dict[str, Any], *, keep_id:
     created = intercept_create(session, actor, offered)
     if created is not None:
         return created
-    saved = store.create(session, resource, actor=actor, keep_id=keep_id)
+    saved = store.create(session, resource, actor=actor, keep_id=keep_id, validated=validated)
     after_write(session, actor, [written("create", saved)])
     return saved
 
@@ -139,10 +141,11 @@ def update(
     resource: dict[str, Any],
     *,
     if_match: str | None = None,
+    validated: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Update (or update-as-create); returns the stored version and whether the resource existed before."""
     existed = store.exists(session, res_type, res_id)
-    saved = store.update(session, res_type, res_id, resource, actor=actor, if_match=if_match)
+    saved = store.update(session, res_type, res_id, resource, actor=actor, if_match=if_match, validated=validated)
     after_write(session, actor, [written("update" if existed else "create", saved)])
     return saved, existed
 
@@ -191,5 +194,5 @@ def patch_resource(
     except YilianError as exc:
         raise type(exc)(f"the patched resource is not valid: {exc.message}", field=exc.field) from None
     access.check(session, actor, "write", res_type, store.patient_of(patched))  # the patch may move it to a patient
-    saved, _ = update(session, actor, res_type, res_id, patched, if_match=if_match)
+    saved, _ = update(session, actor, res_type, res_id, patched, if_match=if_match, validated=True)
     return saved

@@ -197,10 +197,20 @@ def _current_row(session: Session, res_type: str, res_id: str, *, lock: bool = F
 
 
 def create(
-    session: Session, resource: dict[str, Any], *, actor: Actor | None = None, keep_id: bool = False
+    session: Session,
+    resource: dict[str, Any],
+    *,
+    actor: Actor | None = None,
+    keep_id: bool = False,
+    validated: bool = False,
 ) -> dict[str, Any]:
-    """Store a new resource; the server assigns its id (unless keep_id and the given id is free)."""
-    resource = validate(copy.deepcopy(resource))
+    """Store a new resource; the server assigns its id (unless keep_id and the given id is free).
+
+    validated: the caller has just run `validate` on this very dict (the API does, before its access check), so
+    the R4B models need not run a second time; the structure is never stored unchecked."""
+    resource = copy.deepcopy(resource)
+    if not validated:
+        validate(resource)
     if not keep_id or not resource.get("id"):
         resource["id"] = new_resource_id()
     elif _current_row(session, resource["resourceType"], resource["id"]) is not None:
@@ -208,6 +218,14 @@ def create(
             f"{resource['resourceType']}/{resource['id']} already exists", field=f"{resource['resourceType']}.id"
         )
     return _write_many(session, [_Write(resource, "POST")], actor)[0]
+
+
+def write_new(
+    session: Session, resources: Sequence[dict[str, Any]], *, actor: Actor | None = None
+) -> list[dict[str, Any]]:
+    """Create resources that the caller has validated and whose ids it has checked to be free (a transaction
+    Bundle's planned ids), with one set of bulk statements. The dicts are stored as given (meta is set on them)."""
+    return _write_many(session, [_Write(res, "POST") for res in resources], actor)
 
 
 def parse_etag(if_match: str) -> int:
@@ -227,10 +245,13 @@ def update(
     *,
     actor: Actor | None = None,
     if_match: str | None = None,
+    validated: bool = False,
 ) -> dict[str, Any]:
-    """Replace the current version (or create the resource with this id). If-Match guards against lost updates."""
+    """Replace the current version (or create the resource with this id). If-Match guards against lost updates.
+    validated: as for `create`."""
     resource = copy.deepcopy(resource)
-    validate(resource, res_type)
+    if not validated:
+        validate(resource, res_type)
     if resource.get("id") is None:
         raise BadRequest("the resource in a PUT must carry its id", field=f"{res_type}.id")
     if resource["id"] != res_id:
@@ -1027,6 +1048,7 @@ __all__ = [
     "update",
     "upsert",
     "vread",
+    "write_new",
 ]
 
 
