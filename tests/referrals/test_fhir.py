@@ -6,9 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+from yilian.db import read_session
+from yilian.fhir import store
 from yilian.fhir.validation import validate
 from yilian.referrals import fhir
 from yilian.referrals.states import State
+
+from .conftest import Net
 
 
 def referral(state: str) -> SimpleNamespace:
@@ -65,3 +69,48 @@ def test_it_reads_a_task_and_its_service_request_back_into_what_a_referral_needs
     assert back["direction"] == "up" and back["record_refs"] == r.record_refs
     assert back["target_facility_id"] == str(r.receiver_facility_id)
     assert back["service_request_id"] == r.service_request_id
+
+
+def test_published_slots_and_beds_have_a_valid_fhir_face() -> None:
+    now = datetime.now(UTC)
+    facility = uuid.uuid4()
+    bed = SimpleNamespace(
+        id=uuid.uuid4(), facility_id=facility, department="心血管内科", kind="bed", start=now,
+        end=now + timedelta(days=1), referral_id=None,
+    )  # fmt: skip
+    schedule = fhir.to_schedule(facility, "心血管内科", "bed", "襄汾县人民医院")
+    slot = fhir.to_slot(bed)
+    validate(schedule, "Schedule")
+    validate(slot, "Slot")
+    assert slot["schedule"]["reference"] == f"Schedule/{schedule['id']}" and slot["status"] == "free"
+    assert fhir.to_slot(SimpleNamespace(**{**vars(bed), "referral_id": uuid.uuid4()}))["status"] == "busy"
+    assert fhir.schedule_id(facility, "心血管内科", "bed") != fhir.schedule_id(facility, "心血管内科", "outpatient")
+
+
+def test_a_booked_slot_is_busy_in_fhir_and_free_again_when_the_referral_is_cancelled(net: Net) -> None:
+    from .test_workflow import send_hypertensive, step
+
+    start = datetime.now(UTC) + timedelta(days=2)
+    with net.client("county") as c:
+        slots = c.post(
+            "/api/v1/referrals/slots", json={"department": "内分泌科", "start": start.isoformat(), "count": 2}
+        ).json()
+    schedule = f"Schedule/{fhir.schedule_id(net.facilities['county'], '内分泌科', 'outpatient')}"
+
+    def statuses() -> dict[str, str]:
+        with read_session() as session:
+            found = store.search(session, "Slot", [("schedule", schedule), ("_count", "100")]).resources
+        return {s["id"]: s["status"] for s in found}
+
+    assert {statuses()[s["id"]] for s in slots} == {"free"}
+    rid = send_hypertensive(net)["id"]
+    step(net, "coordinator", rid, "triage")
+    step(net, "coordinator", rid, "offer", {})
+    step(net, "county", rid, "accept")
+    booked = step(net, "county", rid, "book", {"slot_id": slots[0]["id"]})
+    assert statuses()[slots[0]["id"]] == "busy" and statuses()[slots[1]["id"]] == "free"
+    with read_session() as session:
+        appointment = store.search(session, "Appointment", [("based-on", f"ServiceRequest/{rid}")]).resources[0]
+    assert appointment["slot"] == [{"reference": f"Slot/{slots[0]['id']}"}] and booked["state"] == "booked"
+    step(net, "village", rid, "cancel", {"reason": "患者改约"})
+    assert statuses()[slots[0]["id"]] == "free"

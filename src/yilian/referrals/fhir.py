@@ -1,5 +1,5 @@
 """The referral's FHIR R4 face: ServiceRequest (the order) + Task (the workflow), Appointment for the booking,
-CarePlan for the down-referral plan. The referral row is the source of truth; these are written from it on every step.
+CarePlan for the down-referral plan; Schedule + Slot for the outpatient slots and beds departments publish. The referral row is the source of truth; these are written from it on every step.
 `from_task` reads what an outside system posts to /fhir so that it starts the same workflow as the UI."""
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ def to_appointment(r: ReferralLike, names: Mapping[uuid.UUID, str]) -> dict[str,
     }
     if r.appointment.get("kind") == "bed":
         res["appointmentType"] = {"text": "bed reservation"}
+    if r.appointment.get("slot_id"):
+        res["slot"] = [{"reference": f"Slot/{r.appointment['slot_id']}"}]
     if not res["description"]:
         del res["description"]
     return res
@@ -203,6 +205,50 @@ def to_care_plan(r: ReferralLike, names: Mapping[uuid.UUID, str]) -> dict[str, A
     author = _org(r.receiver_facility_id, names)
     if author:
         res["author"] = author
+    return res
+
+
+class SlotLike(Protocol):
+    id: uuid.UUID
+    facility_id: uuid.UUID
+    department: str
+    kind: str
+    start: datetime
+    end: datetime
+    referral_id: uuid.UUID | None
+
+
+def schedule_id(facility_id: uuid.UUID, department: str, kind: str) -> str:
+    """One Schedule per facility, department and kind (outpatient slots, inpatient beds): a stable id."""
+    return str(uuid.uuid5(NS, f"schedule:{facility_id}:{department}:{kind}"))
+
+
+def to_schedule(facility_id: uuid.UUID, department: str, kind: str, name: str = "") -> dict[str, Any]:
+    actor: dict[str, Any] = {"reference": f"Organization/{facility_id}"}
+    if name:
+        actor["display"] = name
+    return {
+        "resourceType": "Schedule",
+        "id": schedule_id(facility_id, department, kind),
+        "active": True,
+        "serviceType": [{"text": department}],
+        "actor": [actor],
+        "comment": ("inpatient beds" if kind == "bed" else "outpatient slots") + " for referred patients",
+    }
+
+
+def to_slot(slot: SlotLike) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Slot",
+        "id": str(slot.id),
+        "schedule": {"reference": f"Schedule/{schedule_id(slot.facility_id, slot.department, slot.kind)}"},
+        "status": "busy" if slot.referral_id else "free",
+        "start": _iso(slot.start),
+        "end": _iso(slot.end),
+        "serviceType": [{"text": slot.department}],
+    }
+    if slot.kind == "bed":
+        res["appointmentType"] = {"text": "bed reservation"}
     return res
 
 

@@ -133,11 +133,13 @@ def worklist(request: Request, actor: Annotated[Actor, Depends(current_actor)], 
             session, [f for r in items for f in (r.sender_facility_id, r.receiver_facility_id)]
         )
         counts = {q: service._count(session, actor, q) if q != "open" else None for q in queues}
+        # Replies and news for the caller's facility (the outbox worker delivers them): the sender sees answers here.
+        news = service.inbox(session, actor, limit=10) if actor.facility_id else None
     now = datetime.now(UTC)
     return render(
         request,
         "referrals/list.html",
-        _ctx(items=items, total=total, queue=queue, queues=queues, counts=counts, names=names, now=now),
+        _ctx(items=items, total=total, queue=queue, queues=queues, counts=counts, names=names, now=now, news=news),
     )
 
 
@@ -246,6 +248,7 @@ def send(
     consent: Annotated[str, Form()] = "",
     symptom_onset: Annotated[str, Form()] = "",
     target: Annotated[str, Form()] = "",
+    outside_reason: Annotated[str, Form()] = "",
 ) -> Response:
     times = {}
     if symptom_onset.strip():
@@ -265,6 +268,7 @@ def send(
         flags=[f for f in flags.replace(" ", ",").split(",") if f],
         consent=consent == "on",
         times=times or None,
+        outside_reason=outside_reason.strip() or None,
     )
     with unit_of_work() as session:
         if target.strip():  # the patient's choice of receiver, by facility code or id

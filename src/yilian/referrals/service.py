@@ -796,7 +796,21 @@ def publish_slots(
         )
     session.add_all(slots)
     session.flush()
+    _publish_slots(session, slots, actor)
     return slots
+
+
+def _publish_slots(session: Session, slots: Sequence[ReferralSlot], actor: Actor | None = None) -> None:
+    """The FHIR face of published slots and beds (Schedule per department and kind, a Slot each, free or busy)."""
+    from yilian.referrals import fhir
+
+    schedules = {
+        (s.facility_id, s.department, s.kind): fhir.to_schedule(
+            s.facility_id, s.department, s.kind, facility_names(session, [s.facility_id]).get(s.facility_id, "")
+        )
+        for s in slots
+    }
+    store.bulk_put(session, [*schedules.values(), *(fhir.to_slot(s) for s in slots)], actor=actor)
 
 
 def free_slots(session: Session, facility_id: uuid.UUID, department: str | None, limit: int = 20) -> list[ReferralSlot]:
@@ -861,6 +875,7 @@ def book(
         slot = session.get(ReferralSlot, slot_id)
         assert slot is not None
         session.refresh(slot)
+        _publish_slots(session, [slot], actor)  # the Slot is busy now
         r.appointment = {
             "kind": slot.kind,
             "slot_id": str(slot.id),
@@ -971,11 +986,19 @@ def cancel(session: Session, actor: Actor, referral_id: uuid.UUID | str, reason:
     _transition(session, actor, r, "cancel", note=reason)
     r.sla_due_at = None
     if r.appointment and r.appointment.get("slot_id"):
-        session.execute(
-            update(ReferralSlot)
-            .where(ReferralSlot.id == uuid.UUID(r.appointment["slot_id"]), ReferralSlot.referral_id == r.id)
-            .values(referral_id=None, taken_at=None)
+        freed = (
+            session.execute(
+                update(ReferralSlot)
+                .where(ReferralSlot.id == uuid.UUID(r.appointment["slot_id"]), ReferralSlot.referral_id == r.id)
+                .values(referral_id=None, taken_at=None)
+                .returning(ReferralSlot)
+                .execution_options(synchronize_session="fetch")
+            )
+            .scalars()
+            .all()
         )
+        if freed:
+            _publish_slots(session, freed, actor)  # free again for the next referral
     _publish(session, r, "cancelled", actor)
     return r
 
