@@ -266,3 +266,25 @@ def test_the_monthly_report_prints_one_county_per_page_and_comes_as_a_pdf(http: 
     pdf = http.get(url + "&format=pdf", headers=official)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF") and b"STSong-Light" in pdf.content
+
+
+def test_a_consortiums_members_are_compared_facility_by_facility(http: Any, region: dict[str, str]) -> None:
+    from datetime import datetime
+
+    from indicators.conftest import region as fixture_region
+    from yilian.indicators import snapshot
+
+    snap = snapshot.write(fixture_region(), snapshot.default_root(), now=datetime(2026, 1, 7))  # type: ignore[arg-type]
+    official = _auth(region["official"])
+    url = (
+        "/indicators?set=county-community&period=2026&indicator=cc.primary_visit_share&view=facilities"
+        f"&scope=00000000-0000-0000-0000-00000000000a&snapshot={snap.id}"
+    )
+    page = http.get(url, headers=official)
+    assert page.status_code == 200  # A's consortium lies in the official's Linfen
+    # its members only: A's TCM hospital is in the county but not in the consortium
+    assert "A县甲镇卫生院" in page.text and "A县中医医院" not in page.text
+    consortia = http.get(
+        f"/indicators?set=county-community&period=2026&scope=1410&view=consortia&snapshot={snap.id}", headers=official
+    ).text
+    assert "A县医共体" in consortia and "scope=00000000-0000-0000-0000-00000000000a&amp;view=facilities" in consortia

@@ -59,7 +59,11 @@ def dashboard(
     iset = definitions.get_set(set, field="set")
     period = period or str(service.today().year)
     rules.parse_period(period)
-    scope = service.check_scope(actor, scope)
+    try:  # an official may open a consortium of their jurisdiction: the snapshot says where it is
+        scope_engine = service.open_engine(snapshot) if scope and not scope.isdigit() else None
+    except NotFound:
+        scope_engine = None
+    scope = service.check_scope(actor, scope, scope_engine)
     chosen = definitions.get_indicator(indicator) if indicator else next(i for i in iset.indicators if not i.assessment)
     if chosen.set_id != iset.id:
         raise NotFound(f"{chosen.id} is not in the set {iset.id}", field="indicator")
@@ -125,14 +129,15 @@ def _points(ranking: list[Result], places: dict[str, dict[str, Any]]) -> list[di
 
 
 def next_level(r: Result, iset_id: str, period: str, indicator: str) -> str | None:
-    """Where clicking a ranked scope leads: city → its counties, county → its facilities, facility → its page."""
+    """Where clicking a ranked scope leads: city → its counties, county or consortium → its facilities, facility → its
+    page."""
     base = f"/indicators?set={iset_id}&period={period}&indicator={indicator}"
     if r.scope_kind == "facility":
         return f"/indicators/facility/{r.scope}?set={iset_id}&period={period}"
     if r.scope_kind == "division" and len(r.scope) in (2, 4):
         return f"{base}&scope={r.scope}"
-    if r.scope_kind == "division" and len(r.scope) == 6:
-        return f"{base}&scope={r.scope}&view=facilities"
+    if (r.scope_kind == "division" and len(r.scope) == 6) or r.scope_kind == "consortium":
+        return f"{base}&scope={r.scope}&view=facilities"  # a county's facilities, a consortium's members compared
     return None
 
 

@@ -189,9 +189,10 @@ def audit_drill(session: Session, actor: Actor, indicator_id: str, rows: list[di
         )
 
 
-def check_scope(actor: Actor, scope: str | None) -> str | None:
-    """The scope an actor may ask for: officials within their jurisdiction, consortium administrators their consortia
-    (or their county); the default scope of an official is their own division."""
+def check_scope(actor: Actor, scope: str | None, engine: Engine | None = None) -> str | None:
+    """The scope an actor may ask for: officials within their jurisdiction (a consortium too, when `engine` can say
+    where it is), consortium administrators their consortia (or their county); the default scope of an official is
+    their own division."""
     if actor.role == Role.SYSTEM_ADMIN:
         return scope
     if actor.role in JURISDICTION_ROLES:
@@ -200,6 +201,12 @@ def check_scope(actor: Actor, scope: str | None) -> str | None:
             return own or None
         if scope.isdigit() and (access.in_jurisdiction(actor, scope) or scope.startswith(own)):
             return scope
+        if engine is not None and _is_consortium(scope):
+            where = next(
+                (str(c["division_code"] or "") for c in _records(engine, "consortium") if str(c["id"]) == scope), ""
+            )
+            if where and access.in_jurisdiction(actor, where):
+                return scope
         raise Forbidden(f"scope {scope} is outside your jurisdiction", field="scope")
     if actor.role == Role.CONSORTIUM_ADMIN:
         own_ids = {str(c) for c in actor.consortium_ids}
@@ -453,9 +460,23 @@ def _evidence(ind: definitions.Indicator) -> str | None:
 
 
 def facilities_of(engine: Engine, county: str) -> list[Scope]:
-    """Every facility of a county as its own scope (the last step of the drill-down)."""
+    """Every facility of a county (the last step of the drill-down), or every member of a consortium (its members
+    compared), each as its own scope."""
+    if _is_consortium(county):
+        members = {
+            str(m["facility_id"]) for m in _records(engine, "consortium_member") if str(m["consortium_id"]) == county
+        }
+        if not members:
+            raise NotFound(f"no consortium {county!r} with members in the snapshot", field="scope")
+        rows = [f for f in _records(engine, "facility") if str(f["id"]) in members]
+        return [
+            Scope(str(f["id"]), str(f["name"]), "facility", {str(f["id"])})
+            for f in sorted(rows, key=lambda f: f["name"])
+        ]
     if not (county.isdigit() and len(county) == 6):
-        raise Invalid("the facilities of one county: give a county code (141021)", field="scope")
+        raise Invalid(
+            "the facilities of one county or consortium: give a county code (141021) or a consortium id", field="scope"
+        )
     rows = [f for f in _records(engine, "facility") if str(f["county_code"]) == county]
     return [
         Scope(str(f["id"]), str(f["name"]), "facility", {str(f["id"])}) for f in sorted(rows, key=lambda f: f["name"])
