@@ -46,7 +46,7 @@ def test_it_routes_up_referrals_with_the_referral_router(baseline: scenarios.Sce
 
 
 def test_it_reports_the_indicator_definitions_in_their_units(baseline: scenarios.Scenario) -> None:
-    _, per_rep, _ = scenarios.run(baseline, years=0.1, replications=1, seed=4, scale=0.01, region=[HONGDONG], workers=1)
+    _, per_rep, _ = scenarios.run(baseline, years=0.1, replications=1, seed=4, scale=0.02, region=[HONGDONG], workers=1)
     area = per_rep[0]["counties"][HONGDONG]
     share = definitions.get_indicator("cc.primary_visit_share")
     assert share.unit == "percent"

@@ -170,7 +170,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         "county hospitals 64 %), the demand scales by the ratio of target to model rates, and the referral propensities by",
         "the Yanling anchors. Every parameter and its source is in `src/yilian/twin/parameters.yaml`. Up-referrals are",
         "decided by the referrals domain's criteria and routed by its router (twin/decisions.py); the primary-level",
-        "propensities were halved when the chronic-disease criteria took over part of their referrals.",
+        "propensities were halved when the chronic-disease criteria took over part of their referrals. Down-referrals",
+        'are decided by the referrals domain\'s down-referral ("stable") criteria on the discharge presentations of',
+        "parameters.yaml and go back to the referring facility; the down propensities were raised × 2.6 (only patients",
+        "meeting a criterion are candidates now) to keep the Yanling anchor.",
         "",
     ]
     return "\n".join(lines)

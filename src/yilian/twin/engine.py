@@ -6,7 +6,8 @@ logit (level, travel time, capability, reputation, waiting, out-of-pocket cost),
 queue that carries over, beds with a discharge calendar), referral decisions, green-channel time chains, costs and
 insurance. Yesterday's queues feed today's choices, which is why the step is a day and not the whole year at once.
 
-Up-referrals are decided by the referrals domain's criteria and routed by its router, compiled once per run into
+Up-referrals are decided by the referrals domain's criteria and routed by its router, down-referrals by its
+down-referral ("stable") criteria and returned to the sender as its `down_refer` does, all compiled once per run into
 arrays (twin/decisions.py); the indicator set carries the indicators domain's definitions (twin/measures.py).
 """
 
@@ -25,9 +26,7 @@ from yilian.twin import measures
 from yilian.twin.model import (
     ACUTE,
     CHRONIC,
-    CITY,
     COUNTY,
-    GREEN,
     KINDS,
     OTHER,
     PRIMARY,
@@ -228,10 +227,16 @@ def decide_down_referrals(
     rng: np.random.Generator,
     *,
     below_capability: bool,
+    meets: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Who is sent down for recovery: stable patients whose residual need the lower level can meet."""
+    """Who is sent down for recovery: stable patients whose residual need the lower level can meet.
+
+    `meets` is each patient's chance of meeting a down-referral criterion of the referrals domain at discharge
+    (`decisions.down_meets` for their conditions); `p_down[level]` is the share of those the level sends down.
+    """
     ok = (complexity * 0.5 <= receiver_capability) if below_capability else np.ones(level.size, dtype=bool)
-    return ok & (rng.random(level.size) < p_down[level])
+    chance = p_down[level] if meets is None else p_down[level] * meets
+    return ok & (rng.random(level.size) < chance)
 
 
 def simulate(
@@ -270,14 +275,18 @@ def simulate(
     v_county, v_town = region.village_county, region.village_township
     ct_gain = out["mobile_ct"]["capability_gain_on_day"]
     acute_cx = [(p["acute"][k]["complexity"]["a"], p["acute"][k]["complexity"]["b"]) for k in ACUTE]
-    acute_needs = [GREEN.index(p["acute"][k]["needs"]) for k in ACUTE]
     acute_call = np.array([p["acute"][k]["onset_to_call_minutes"] for k in ACUTE], dtype=float)
-    acute_door = np.array([p["acute"][k]["door_to_treatment_minutes"] for k in ACUTE], dtype=float)
-    acute_target = np.array([p["acute"][k]["target_minutes"] for k in ACUTE], dtype=float)
     dido = p["travel"]["door_in_door_out_minutes"]
     waiver = bool(ref["consortium_waives_second_deductible"])
     dec = world.decisions
     up_dest, combo = dec.up_destination, dec.village_combo
+    down_meets = dec.down_meets
+    # Green channels: the referrals domain's targets per channel (a centre treats within its door-to-treatment target)
+    # and its router's choice of centre (twin/decisions.py).
+    assert dec.green_destination is not None and dec.green_door_minutes is not None
+    assert dec.green_chain_minutes is not None
+    green_dest, acute_door, acute_target = dec.green_destination, dec.green_door_minutes, dec.green_chain_minutes
+    no_acute = len(ACUTE)
     chronic_uptake = float(ref.get("chronic_uptake", 0.0))
 
     occupied = np.zeros(n_f)
@@ -380,7 +389,7 @@ def simulate(
         kinds = fac.kind[f_ip].astype(np.int64)
 
         # ---- acute events through green channels ------------------------------------------------------------
-        ac_r, ac_f, ac_c, ac_type = [], [], [], []
+        ac_r, ac_f, ac_c, ac_type, ac_sender = [], [], [], [], []
         for k in range(len(ACUTE)):
             lam = prep.acute_rate[k] * prep.cohort_size / 365
             counts = rng.poisson(lam)
@@ -395,11 +404,13 @@ def simulate(
             acty = v_county[av]
             first = slot_f[av, COUNTY]
             minutes = acute_call[k] + amb_m[av, COUNTY] + acute_door[k]
-            capable = fac.green[first, acute_needs[k]]
+            centre = green_dest[combo[av], k]
+            capable = centre == first
             final = first.copy()
             if (~capable).any():
-                # Not capable: the county hospital stabilises and transfers on (counted as a green-channel up-referral).
-                up = slot_f[av[~capable], CITY]
+                # Not a centre: the county hospital stabilises and transfers to the centre the router ranks first
+                # (counted as a green-channel up-referral).
+                up = centre[~capable]
                 minutes[~capable] += dido + hospital_transfer_minutes(fac, first[~capable], up, p)
                 final[~capable] = up
                 tally.fac_up_inpatient += np.bincount(first[~capable], minlength=n_f)
@@ -414,7 +425,12 @@ def simulate(
             ac_f.append(final)
             ac_c.append(rng.beta(*acute_cx[k], total))
             ac_type.append(np.full(total, k))
+            ac_sender.append(np.where(capable, -1, first))
+        acute = np.full(r.size, no_acute, dtype=np.int64)
+        sender = np.full(r.size, -1, dtype=np.int64)  # who referred the patient up (-1: came without a referral)
         if ac_r:
+            acute = np.concatenate([acute, *ac_type])
+            sender = np.concatenate([sender, *ac_sender])
             r = np.concatenate([r, *ac_r])
             f_ip = np.concatenate([f_ip, *ac_f])
             c = np.concatenate([c, *ac_c])
@@ -428,6 +444,7 @@ def simulate(
         refer = decide_up_referrals(kinds, c > cap_today[f_ip], p_up_ip, rng, dec)
         final = f_ip.copy()
         final[refer] = up_dest[combo[v[refer]], kinds[refer]]
+        sender[refer] = origin[refer]
         tally.up_referrals += np.bincount(cty[refer], minlength=n_c)
         tally.up_out_of_county += np.bincount(
             cty[refer], weights=prep.fac_in_county[final[refer]] != cty[refer], minlength=n_c
@@ -444,12 +461,21 @@ def simulate(
         ded_level = np.where(refer & waiver, kinds, fk)
         rate_level = np.where(refer & waiver, kinds, fk)
         paid = np.maximum(0.0, cost - ded[ded_level]) * rate_ip[rate_level] * res_insured[r]
-        # Stable patients go down for recovery: from city/top to their county hospital, from county to township.
+        # Stable patients (a down-referral criterion met at discharge) go down for recovery, back to the facility that
+        # referred them up (referrals.service.down_refer); without a referral, from city/top to their county
+        # hospital and from the county hospital to their township centre.
         lower = np.where(fk == COUNTY, TOWNSHIP, COUNTY)
-        receiver = slot_f[v, lower]
+        receiver = np.where(sender >= 0, sender, slot_f[v, lower])
+        meets = None if down_meets is None else down_meets[res_chronic[r], acute]
         down = (
             decide_down_referrals(
-                fk, c, cap_today[receiver], p_down, rng, below_capability=bool(ref["down_stable_below_capability"])
+                fk,
+                c,
+                cap_today[receiver],
+                p_down,
+                rng,
+                below_capability=bool(ref["down_stable_below_capability"]),
+                meets=meets,
             )
             & (fk >= COUNTY)
             & (fk != OTHER)

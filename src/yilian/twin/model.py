@@ -239,12 +239,12 @@ def facilities_from_registry(session: Any, region: Region, params: dict[str, Any
         raise Unavailable("the network registry is not available; run with synthetic facilities") from exc
     fac = synthetic_facilities(region, params)
     town_index = {code: i for i, code in enumerate(region.township_codes)}
-    green_of = {
-        "chest_pain_centre": "pci",
-        "stroke_centre": "thrombolysis",
-        "trauma_centre": "trauma",
-        "critical_maternal_centre": "obstetric",
-    }
+    # The registry's centre columns as the referrals domain names them (chest_pain_centre …); imported here, not at
+    # the top, because decisions.py imports this module.
+    from yilian.referrals.registry import CENTRE_COLUMNS
+    from yilian.twin.decisions import CHANNEL_OF_GREEN
+
+    green_of = {CENTRE_COLUMNS[channel]: g for g, channel in CHANNEL_OF_GREEN.items()}
     other_beds: dict[int, float] = {}
     city_named = False  # the first general tertiary hospital of the city stands for its city hospitals
     prefixes = sorted({c for c in region.county_codes} | set(region.county_city))
