@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -264,7 +265,11 @@ def import_files(
     started = time.perf_counter()
     refs = _ConditionalRefs()
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    with report_path.open("a", encoding="utf-8") as report:
+    with contextlib.ExitStack() as stack:
+        report = stack.enter_context(report_path.open("a", encoding="utf-8"))
+        # One pool of validation processes for the whole import: forking a pool per file cost more than a small
+        # file's validation (a Synthea export is one file per type, a Bundle per patient).
+        pool = stack.enter_context(_pool(workers)) if workers > 1 else None
         for path in expand_paths(paths):
             key = str(path.resolve())
             size = path.stat().st_size
@@ -285,8 +290,8 @@ def import_files(
                 continue
             summary.files += 1
             items: Iterator[Item]
-            if path.suffix == ".ndjson" and workers > 1:
-                items = _parallel_items(path, start, workers, batch_size)
+            if path.suffix == ".ndjson" and pool is not None:
+                items = _parallel_items(pool, path, start, batch_size)
             elif path.suffix == ".ndjson":
                 items = _ndjson_items(path, start)
             else:
@@ -336,14 +341,16 @@ def _chunks(path: Path, start: int, size: int) -> Iterator[list[tuple[int, bytes
         yield chunk
 
 
-def _parallel_items(path: Path, start: int, workers: int, batch_size: int) -> Iterator[Item]:
-    """Parse and validate in worker processes (validation is most of the CPU) while this process writes."""
+def _pool(workers: int) -> Any:
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        for checked in pool.imap(_check_chunk, _chunks(path, start, max(50, batch_size // 2)), chunksize=1):
-            yield from checked
+    return multiprocessing.get_context("fork").Pool(workers)
+
+
+def _parallel_items(pool: Any, path: Path, start: int, batch_size: int) -> Iterator[Item]:
+    """Parse and validate in worker processes (validation is most of the CPU) while this process writes."""
+    for checked in pool.imap(_check_chunk, _chunks(path, start, max(50, batch_size // 2)), chunksize=1):
+        yield from checked
 
 
 def _import_batch(
