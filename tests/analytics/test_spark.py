@@ -209,6 +209,7 @@ def local_spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
     session.stop()
 
 
+@pytest.mark.spark
 def test_spark_materialises_the_shipped_views_with_exactly_duckdbs_rows(local_spark: tuple[Any, str], tmp_path: Path):
     session, relation = local_spark
     for name in VIEWS:

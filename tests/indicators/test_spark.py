@@ -17,7 +17,7 @@ from yilian.indicators.engine import Engine
 
 pytest.importorskip("pyspark")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
 @pytest.fixture(scope="session")
