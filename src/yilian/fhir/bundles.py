@@ -551,6 +551,7 @@ def transaction(session: Session, actor: Actor, bundle: dict[str, Any], base: st
                 )
             responses[i] = _response(res, "201 Created")
         pending.clear()
+        ref_cache.clear()  # what was just written may change what a condition matches
 
     # A type a domain takes over (a referral Task) is created after the other POSTs, so that what it builds on (the
     # ServiceRequest, the Patient) exists in this transaction whatever the entries' order.
