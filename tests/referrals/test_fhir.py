@@ -39,6 +39,7 @@ def referral(state: str) -> SimpleNamespace:
         care_plan={"plan": "双抗 12 个月", "medications": ["阿司匹林"], "follow_up_days": 14,
                    "at": now.isoformat(), "due": (now + timedelta(days=14)).isoformat()},
         sla_due_at=now + timedelta(minutes=15),
+        times={"arrival": now.isoformat(), "discharge": (now + timedelta(days=3)).isoformat()},
         decline_reason="床位已满",
         service_request_id=str(rid),
         task_id=str(rid),
@@ -55,6 +56,11 @@ def test_it_produces_valid_r4_resources_in_every_state() -> None:
         task = fhir.to_task(r, {})
         assert task["businessStatus"]["coding"][0]["code"] == state.value
         assert task["status"] == fhir.TASK_STATUS[state.value]
+        encounter = fhir.to_encounter(r, {})
+        assert (encounter is not None) == (state.value in fhir.AFTER_ARRIVAL)
+        if encounter:
+            assert task["encounter"]["reference"] == f"Encounter/{encounter['id']}"
+            assert encounter["class"]["code"] == "IMP"  # a bed was reserved: an inpatient stay
 
 
 def test_it_reads_a_task_and_its_service_request_back_into_what_a_referral_needs() -> None:

@@ -97,11 +97,16 @@ def test_it_walks_a_hypertensive_patient_up_to_the_county_and_back_down_to_the_t
         request = store.read(session, "ServiceRequest", rid)
         found = store.search(session, "Appointment", [("based-on", f"ServiceRequest/{rid}")]).resources
         plans = store.search(session, "CarePlan", [("subject", r["patient"])]).resources
+        stays = store.search(session, "Encounter", [("subject", r["patient"])]).resources
         topics = list(session.scalars(select(OutboxEvent.topic).where(OutboxEvent.subject == f"Referral/{rid}")))
     assert task["status"] == "completed" and task["businessStatus"]["coding"][0]["code"] == "closed"
     assert request["status"] == "completed"
     assert found and found[0]["status"] == "fulfilled"
     assert plans and plans[0]["status"] == "completed"
+    assert [e["status"] for e in stays] == ["finished"] and task["encounter"][
+        "reference"
+    ] == f"Encounter/{stays[0]['id']}"
+    assert stays[0]["period"]["start"] < stays[0]["period"]["end"]
     assert "referral.down_referred" in topics and "referral.closed" in topics
 
 

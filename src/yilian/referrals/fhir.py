@@ -1,5 +1,5 @@
 """The referral's FHIR R4 face: ServiceRequest (the order) + Task (the workflow), Appointment for the booking,
-CarePlan for the down-referral plan; Schedule + Slot for the outpatient slots and beds departments publish. The referral row is the source of truth; these are written from it on every step.
+Encounter for the stay at the receiver, CarePlan for the down-referral plan; Schedule + Slot for the outpatient slots and beds departments publish. The referral row is the source of truth; these are written from it on every step.
 `from_task` reads what an outside system posts to /fhir so that it starts the same workflow as the UI."""
 
 from __future__ import annotations
@@ -90,6 +90,15 @@ def care_plan_id(r: ReferralLike) -> str:
     return str(uuid.uuid5(NS, f"careplan:{r.id}"))
 
 
+def encounter_id(r: ReferralLike) -> str:
+    return str(uuid.uuid5(NS, f"encounter:{r.id}"))
+
+
+# The stay at the receiver, once the patient has arrived: Encounter.status per local state.
+ENCOUNTER_STATUS = {"arrived": "arrived", "in_treatment": "in-progress"}
+AFTER_ARRIVAL = ("arrived", "in_treatment", "discharged", "down_referred", "followed_up", "closed")
+
+
 def to_service_request(r: ReferralLike, names: Mapping[uuid.UUID, str]) -> dict[str, Any]:
     res: dict[str, Any] = {
         "resourceType": "ServiceRequest",
@@ -148,6 +157,36 @@ def to_task(r: ReferralLike, names: Mapping[uuid.UUID, str]) -> dict[str, Any]:
         res["restriction"] = {"period": {"end": _iso(r.sla_due_at)}}
     if r.state in ("declined", "redirected") and r.decline_reason:
         res["statusReason"] = {"text": r.decline_reason[:500]}
+    if r.state in AFTER_ARRIVAL:
+        res["encounter"] = {"reference": f"Encounter/{encounter_id(r)}"}
+    return res
+
+
+def to_encounter(r: ReferralLike, names: Mapping[uuid.UUID, str]) -> dict[str, Any] | None:
+    """The patient's stay at the receiving facility, from arrival to discharge (linked from the Task)."""
+    if r.state not in AFTER_ARRIVAL:
+        return None
+    times = getattr(r, "times", None) or {}
+    inpatient = bool(r.appointment and r.appointment.get("kind") == "bed")
+    res: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": encounter_id(r),
+        "status": ENCOUNTER_STATUS.get(r.state, "finished"),
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "IMP" if inpatient else "AMB",
+        },
+        "subject": {"reference": r.patient_ref},
+        "basedOn": [{"reference": f"ServiceRequest/{r.service_request_id}"}],
+    }
+    period = {k: v for k, v in (("start", times.get("arrival")), ("end", times.get("discharge"))) if v}
+    if period:
+        res["period"] = period
+    if r.appointment:
+        res["appointment"] = [{"reference": f"Appointment/{appointment_id(r)}"}]
+    provider = _org(r.receiver_facility_id, names)
+    if provider:
+        res["serviceProvider"] = provider
     return res
 
 
@@ -254,7 +293,7 @@ def to_slot(slot: SlotLike) -> dict[str, Any]:
 
 def resources_for(r: ReferralLike, names: Mapping[uuid.UUID, str]) -> list[dict[str, Any]]:
     out = [to_service_request(r, names), to_task(r, names)]
-    for extra in (to_appointment(r, names), to_care_plan(r, names)):
+    for extra in (to_appointment(r, names), to_encounter(r, names), to_care_plan(r, names)):
         if extra is not None:
             out.append(extra)
     return out

@@ -922,6 +922,7 @@ def discharge(session: Session, actor: Actor, referral_id: uuid.UUID | str, data
     """Discharge; the down-referral criteria decide whether the patient is stable enough to go back down."""
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "discharge", note=data.summary)
+    r.times = {**r.times, "discharge": utcnow().isoformat()}  # ends the Encounter's period
     observations = []
     if data.systolic is not None:
         observations.append(rules.Observation(LOINC_SYSTOLIC, data.systolic, "mm[Hg]"))
