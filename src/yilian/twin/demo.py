@@ -95,6 +95,12 @@ def build(*, province: str, city: str, seed: int, console: Console, fresh: bool 
                 )
             session.flush()
             _add_activity(session, region.anchors, seed, console, city=city, scale=scale)
+        # The dashboards read a snapshot of what was just committed (views materialised, registry, domain tables):
+        # take the first one now, so an official's first look at /indicators shows numbers.
+        snap_started = time.perf_counter()
+        with unit_of_work() as session:
+            snap = indicator_service.refresh(session)
+        console.print(f"  indicator snapshot: {snap.id} ({time.perf_counter() - snap_started:.1f} s)")
         console.print(f"[green]demo built[/] in {time.perf_counter() - started:.1f} s: {region.summary()}")
     _print_users(console)
 
