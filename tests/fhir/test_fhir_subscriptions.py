@@ -160,3 +160,56 @@ def test_it_refuses_subscriptions_it_cannot_honour(admin: Any, receiver: Receive
         r = admin.post("/fhir/Subscription", json={**_subscription(receiver.url, "Observation?code=1"), **change})
         assert r.status_code == 422, r.text
         assert r.json()["issue"][0]["expression"] == [path]
+
+
+def test_only_an_administrator_reads_back_the_credentials_in_channel_headers(admin: Any, doctor: Any) -> None:
+    sub = {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "referral feed",
+        "criteria": "Task?status=requested",
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": "http://127.0.0.1:9/hook",
+            "payload": "application/fhir+json",
+            "header": ["Authorization: Bearer s3cret-token"],
+        },
+    }
+    created = admin.post("/fhir/Subscription", json=sub)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    assert admin.get(f"/fhir/Subscription/{sid}").json()["channel"]["header"] == ["Authorization: Bearer s3cret-token"]
+    seen = [
+        doctor.get(f"/fhir/Subscription/{sid}").json(),
+        doctor.get("/fhir/Subscription").json()["entry"][0]["resource"],
+        doctor.get(f"/fhir/Subscription/{sid}/_history/1").json(),
+    ]
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": f"Subscription/{sid}"}}],
+    }
+    seen.append(doctor.post("/fhir", json=batch).json()["entry"][0]["resource"])
+    for i, resource in enumerate(seen):
+        assert resource["channel"]["header"] == ["Authorization: ***"], i
+        assert "s3cret" not in json.dumps(resource)
+    # what is stored (and sent to the endpoint) is unchanged
+    assert admin.get(f"/fhir/Subscription/{sid}").json()["channel"]["header"] == ["Authorization: Bearer s3cret-token"]
+
+
+def test_a_patient_read_inside_a_batch_is_audited_like_any_read(admin: Any, doctor: Any) -> None:
+    from yilian.security.models import AuditEvent
+
+    pid = admin.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female"}).json()["id"]
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": f"Patient/{pid}"}}],
+    }
+    answer = doctor.post("/fhir", json=batch)
+    assert answer.status_code == 200, answer.text
+    with read_session() as session:
+        reads = session.scalars(
+            select(AuditEvent).where(AuditEvent.username == "dr.li", AuditEvent.patient_ref == f"Patient/{pid}")
+        ).all()
+    assert "fhir.read" in [a.action for a in reads]

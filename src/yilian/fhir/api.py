@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from yilian.db import unit_of_work
 from yilian.errors import BadRequest, NotFound, PreconditionFailed, YilianError
-from yilian.fhir import access, bundles, export, hooks, store
+from yilian.fhir import access, bundles, export, hooks, store, subscriptions
 from yilian.fhir import searchparams as sp
 from yilian.fhir.outcome import outcome
 from yilian.fhir.validation import ID_PATTERN, MAX_BODY_BYTES, TooLarge, is_known_type, parse_body, validate
@@ -106,6 +106,7 @@ def _guard_results(session: Session, actor: Actor, action: str, resources: list[
     """Check the policy for, and audit, every patient whose data is about to leave the server."""
     seen: set[str] = set()
     for res in resources:
+        subscriptions.redact_for(actor, res)
         patient = store.patient_of(res)
         res_type = res.get("resourceType", "")
         if access.is_registry(res_type):

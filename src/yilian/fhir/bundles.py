@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 import yilian
 from yilian.db import unit_of_work, utcnow
 from yilian.errors import BadRequest, NotFound, PreconditionFailed, YilianError
-from yilian.fhir import access, hooks, patch, store
+from yilian.fhir import access, hooks, patch, store, subscriptions
 from yilian.fhir import searchparams as sp
 from yilian.fhir.outcome import outcome
 from yilian.fhir.validation import ID_PATTERN, is_known_type, validate
@@ -404,11 +404,16 @@ def _execute(session: Session, actor: Actor, method: str, url: str, entry: dict[
     # GET: read or search
     if res_id is not None:
         found_resource = store.read(session, res_type, res_id)
-        access.check(session, actor, "read", res_type, store.patient_of(found_resource))
+        subscriptions.redact_for(actor, found_resource)
+        if access.is_registry(res_type):
+            access.check(session, actor, "read", res_type, None)
+        else:
+            _patient_check(session, actor, "read", found_resource)  # a read inside a batch is audited like any read
         return _response(found_resource, "200 OK")
     access.check(session, actor, "search", res_type, None)
     result = store.search(session, res_type, query)
     for res in result.resources:
+        subscriptions.redact_for(actor, res)
         if not access.is_registry(res_type):
             _patient_check(session, actor, "search", res)
     return {"resource": searchset(base, res_type, query, result), "response": {"status": "200 OK"}}

@@ -24,7 +24,8 @@ from yilian.events import service as events
 from yilian.events.models import OutboxEvent
 from yilian.fhir import searchparams as sp
 from yilian.security import audit
-from yilian.security.actor import SYSTEM
+from yilian.security.actor import SYSTEM, Actor
+from yilian.security.roles import Role
 
 TOPIC = "fhir.subscription"
 DELIVERY_TIMEOUT_S = 10.0
@@ -180,3 +181,14 @@ def deliver(session: Session, event: OutboxEvent) -> None:
 
 
 events.subscribe(TOPIC, deliver)
+
+
+def redact_for(actor: Actor, resource: dict[str, Any]) -> None:
+    """Channel headers carry the receiving system's credentials ("Authorization: Bearer …"): only a system
+    administrator reads them back; everyone else sees the header names with the values masked."""
+    if resource.get("resourceType") != "Subscription" or actor.role == Role.SYSTEM_ADMIN:
+        return
+    channel = resource.get("channel")
+    if isinstance(channel, dict) and channel.get("header"):
+        masked = [f"{str(h).partition(':')[0].strip()}: ***" for h in channel["header"]]
+        resource["channel"] = {**channel, "header": masked}
