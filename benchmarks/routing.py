@@ -36,6 +36,8 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, insert, text
 
+from yilian.network.rules import CAPABILITIES
+
 PG_ADMIN = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DEPTS = {
     "national_regional_centre": ["急诊科", "心血管内科", "神经内科", "内分泌科", "呼吸与危重症医学科"],
@@ -112,19 +114,7 @@ def generate(url: str, facilities_target: int, patients: int, seed: int = 7) -> 
             "active": True,
             "parent_id": kw.pop("parent_id", None),
         }
-        for cap in (
-            "fourth_level_surgery",
-            "chest_pain_centre",
-            "stroke_centre",
-            "trauma_centre",
-            "critical_maternal_centre",
-            "critical_neonatal_centre",
-            "imaging_reading_centre",
-            "ecg_reading_centre",
-            "lab_centre",
-            "pathology_centre",
-            "sterile_supply",
-        ):
+        for cap in CAPABILITIES:
             row[cap] = kw.get(cap, False)
         facilities.append(row)
         return fid
