@@ -129,7 +129,11 @@ def _record_assessments(session: Session, city: str, seed: int) -> dict[str, int
     computed: the demo official records this year's judgement for every county (most pass, as in the seeds)."""
     rng = random.Random(seed)
     official = security_service.actor_for(session, "official")
-    counties = [d.code for d in network_service.list_divisions(session, parent=city) if d.code[4:6] >= "21"]
+    # the counties the county-community set is computed for: those whose county medical community leads there
+    communities = network_service.list_consortia(
+        session, form="county_medical_community", division_prefix=city, limit=200
+    ).items
+    counties = sorted({c.division_code[:6] for c in communities if c.division_code})
     items = [i.id for i in indicator_definitions.get_set("county-community").indicators if i.assessment]
     year = date.today().year
     passed = 0
