@@ -24,6 +24,24 @@ from yilian.config import get_settings
 os.environ.setdefault("YILIAN_OUTREACH_ALERT_INTERVAL_MINUTES", "0")
 
 
+# Fixtures through which a test reaches a database. A test that asks for none of them runs the same code on either
+# backend, so the PostgreSQL pass of `scripts/test` (YILIAN_TEST_DB_ONLY=1) leaves it to the SQLite pass.
+DATABASE_FIXTURES = {"engine", "demo_site"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("YILIAN_TEST_DB_ONLY") != "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        # Browser tests run in this pass only (the SQLite pass skips them), whatever they ask for.
+        needed = DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("e2e")
+        (keep if needed else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The session's migrated database; also the default engine (YILIAN_DATABASE_URL) for code under test."""
