@@ -136,14 +136,21 @@ def explain_cmd(
         bool, typer.Option("--spark", help="Print the Spark SQL instead (over a relation `resources`).")
     ] = False,
 ) -> None:
-    """Print a view's columns, the DuckDB SQL it compiles to, and what falls back to Python."""
+    """Print a view's columns, the DuckDB SQL it compiles to, what falls back to Python, and whether
+    `yilian views materialize` reads it from the typed snapshot's columns or from JSON text."""
     try:
         if spark_sql:
             from yilian.analytics.spark import compile_spark
 
             typer.echo(compile_spark(load_view(view)).sql("resources"))
         else:
-            typer.echo(compile_view(load_view(view)).explain())
+            from yilian.analytics import typed, typed_snapshot
+
+            compiled = compile_view(load_view(view))
+            typer.echo(compiled.explain())
+            runs = typed.fast(compiled)
+            have = typed_snapshot.held(runs.resource) if runs.shape is not None else None
+            typer.echo(f"materialize reads: {typed_snapshot.reads(runs, have)}")
     except YilianError as exc:
         _fail(exc)
 

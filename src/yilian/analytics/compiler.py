@@ -705,6 +705,10 @@ class CompiledView:
     key_sql: str = "json_extract_string(src.resource, '$.id')"  # the resource id, for _resource_key
     column_types: list[str] | None = None  # SQL types when they differ from the declared ones (typed.py)
     engine: str = "json"  # json: this module; typed (duckdb|spark): typed.py
+    # typed engine: the STRUCT of the members the view reads ({name: kind | {…} | [item]}, see typed.Shape), and
+    # the query parsing JSON text into it (`_fhir`), which stands for {parsed} in sql_template
+    shape: dict | None = None
+    parse_sql: str | None = None
 
     @property
     def types(self) -> list[str]:
@@ -712,14 +716,24 @@ class CompiledView:
 
     def sql(self, source: str = "resources", *, keyed: bool = False) -> str:
         """The query over `source`; keyed adds a last column _resource_key (the id of the row's resource)."""
+        template = self.sql_template.replace("{parsed}", self.parse_sql) if self.parse_sql else self.sql_template
+        return self._fill(template.replace("{source}", source), keyed)
+
+    def sql_over_typed(self, relation: str, *, keyed: bool = False) -> str:
+        """The typed engine's query over rows that already hold the parsed `_fhir` STRUCT (a typed snapshot: a
+        STRUCT with at least the members of `shape`), instead of parsing JSON text."""
+        assert self.parse_sql is not None, "only a typed view reads a typed snapshot"
+        return self._fill(self.sql_template.replace("{parsed}", f"SELECT _fhir FROM {relation}"), keyed)
+
+    def _fill(self, text: str, keyed: bool) -> str:
         key_expr = self.key_sql
         if not keyed:
             key, inner = "", ""
-        elif "{inner_key}" in self.sql_template:
+        elif "{inner_key}" in text:
             key, inner = f", rows.{KEY_COLUMN}", f", {key_expr} AS {KEY_COLUMN}"
         else:
             key, inner = f",\n  {key_expr} AS {KEY_COLUMN}", ""
-        return self.sql_template.replace("{source}", source).replace("{inner_key}", inner).replace("{key}", key)
+        return text.replace("{inner_key}", inner).replace("{key}", key)
 
     def explain(self) -> str:
         lines = [f"view {self.name!r} over {self.resource}", "columns:"]

@@ -17,8 +17,8 @@ import duckdb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yilian.analytics import definitions, snapshot, typed
-from yilian.analytics.compiler import KEY_COLUMN, compile_view, q, qi
+from yilian.analytics import definitions, snapshot, typed, typed_snapshot
+from yilian.analytics.compiler import KEY_COLUMN, CompiledView, compile_view, q, qi
 from yilian.analytics.models import MaterializedView
 from yilian.analytics.runner import _clean, connect
 from yilian.db import utcnow
@@ -32,6 +32,7 @@ class Outcome:
     mode: str  # "full" | "incremental" | "up to date"
     path: Path
     source: str
+    reads: str = ""  # "typed snapshot", or "JSON text (why)": what the rows were computed from
 
 
 def views_dir(root: Path | None = None) -> Path:
@@ -54,15 +55,50 @@ def materialize_views(
     taken = snapshot.take(session, root)
     say(f"snapshot: part {taken.part}, {taken.new_versions} new resource versions")
     all_parts = snapshot.parts(root)
+    compiled = {name: typed.fast(compile_view(entry.definition)) for name, entry in in_effect.items()}
+    todo = names or list(in_effect)
+    # the typed snapshot of each type these views read, covering every view in effect on it (not only the ones
+    # materialised now: a later `--view` run then finds its members there instead of rebuilding the file)
+    held: dict[str, typed_snapshot.Held] = {}
+    for rtype, shape in typed_snapshot.needed(compiled.values()).items():
+        if any(compiled[n].resource == rtype for n in todo):
+            done = typed_snapshot.refresh(rtype, shape, all_parts, root)
+            held[rtype] = done.held
+            if done.mode != "up to date":
+                say(f"typed snapshot {rtype}: {done.mode}, {done.parsed} resources parsed")
     out = []
-    for name in names or list(in_effect):
-        out.append(_one(session, in_effect[name], all_parts, views_dir(root)))
-        say(f"{name}: {out[-1].rows} rows ({out[-1].mode}) → {out[-1].path}")
+    for name in todo:
+        done_view = _one(
+            session, in_effect[name], compiled[name], held.get(compiled[name].resource), all_parts, views_dir(root)
+        )
+        out.append(done_view)
+        how = f"; from {done_view.reads}" if done_view.reads else ""
+        say(f"{name}: {done_view.rows} rows ({done_view.mode}) → {done_view.path}{how}")
     return out
 
 
-def _one(session: Session, entry: definitions.ViewEntry, all_parts: list[tuple[int, Path]], out_dir: Path) -> Outcome:
-    compiled = typed.fast(compile_view(entry.definition))
+def view_sql(
+    compiled: CompiledView,
+    paths: list[Path],
+    have: typed_snapshot.Held | None,
+    only_ids: str | None = None,
+) -> tuple[str, str]:
+    """(query, what it reads) for the keyed rows of a view: column reads from the typed snapshot when it covers the
+    view, else the view over the JSON snapshot; only_ids restricts to the resources in that relation (`res_id`)."""
+    reads = typed_snapshot.reads(compiled, have)
+    if have is not None and typed_snapshot.covers(have, compiled):
+        return compiled.sql_over_typed(typed_snapshot.relation(have, only_ids), keyed=True), reads
+    return compiled.sql(f"({snapshot.current_sql(paths, compiled.resource, only_ids)})", keyed=True), reads
+
+
+def _one(
+    session: Session,
+    entry: definitions.ViewEntry,
+    compiled: CompiledView,
+    have: typed_snapshot.Held | None,
+    all_parts: list[tuple[int, Path]],
+    out_dir: Path,
+) -> Outcome:
     last = all_parts[-1][0] if all_parts else 0
     reg = session.get(MaterializedView, entry.name)
     target = out_dir / f"{entry.name}.parquet"
@@ -89,16 +125,16 @@ def _one(session: Session, entry: definitions.ViewEntry, all_parts: list[tuple[i
                 reg.snapshot_part = last
                 session.flush()
                 return Outcome(entry.name, reg.rows, "up to date", Path(reg.path), entry.source)
-            fresh = compiled.sql(f"({snapshot.current_sql(paths, compiled.resource, 'changed_ids')})", keyed=True)
+            fresh, reads = view_sql(compiled, paths, have, "changed_ids")
             kept = (
                 f"SELECT * FROM read_parquet({q(reg.path)}) WHERE {KEY_COLUMN} NOT IN (SELECT res_id FROM changed_ids)"
             )
             query = f"{kept}\nUNION ALL BY NAME\n{fresh}"
         else:
             mode = "full"
-            query = compiled.sql(f"({snapshot.current_sql(paths, compiled.resource)})", keyed=True)
+            query, reads = view_sql(compiled, paths, have)
         try:
-            result = con.execute(f"COPY ({query}) TO {q(str(tmp))} (FORMAT parquet)").fetchone()
+            result = con.execute(f"COPY ({query}) TO {q(str(tmp))} ({typed_snapshot.COPY_OPTIONS})").fetchone()
         except duckdb.Error as exc:
             raise Invalid(f"view {entry.name!r} failed on the data: {_clean(exc)}", field="ViewDefinition") from exc
     finally:
@@ -117,7 +153,7 @@ def _one(session: Session, entry: definitions.ViewEntry, all_parts: list[tuple[i
     reg.snapshot_part = last
     reg.materialized_at = utcnow()
     session.flush()
-    return Outcome(entry.name, rows, mode, target, entry.source)
+    return Outcome(entry.name, rows, mode, target, entry.source, reads)
 
 
 # ---------------------------------------------------------------- what the indicator engine calls

@@ -173,12 +173,15 @@ def _files(paths: list[Path]) -> str:
 
 
 def current_sql(paths: list[Path], resource_type: str | None = None, only_ids: str | None = None) -> str:
-    """SQL for `(resource_type, resource)`: the newest version of each resource in these parts, deletions dropped.
+    """SQL for `(resource_type, res_id, resource)`: the newest version of each resource in these parts, deletions dropped.
 
     only_ids is a SQL relation of `res_id`s to restrict to (the resources an incremental run recomputes).
     """
     if not paths:
-        return "SELECT CAST(NULL AS VARCHAR) AS resource_type, CAST(NULL AS JSON) AS resource WHERE false"
+        return (
+            "SELECT CAST(NULL AS VARCHAR) AS resource_type, CAST(NULL AS VARCHAR) AS res_id, "
+            "CAST(NULL AS JSON) AS resource WHERE false"
+        )
     conds = []
     if resource_type:
         conds.append(f"res_type = {q(resource_type)}")
@@ -189,4 +192,7 @@ def current_sql(paths: list[Path], resource_type: str | None = None, only_ids: s
     if len(paths) > 1:
         # a resource changed after part 1 has several versions in the snapshot: keep its newest
         scan += " QUALIFY row_number() OVER (PARTITION BY res_type, res_id ORDER BY version DESC) = 1"
-    return f"SELECT res_type AS resource_type, CAST(resource AS JSON) AS resource FROM ({scan}) AS latest WHERE NOT deleted"
+    return (
+        f"SELECT res_type AS resource_type, res_id, CAST(resource AS JSON) AS resource FROM ({scan}) AS latest "
+        "WHERE NOT deleted"
+    )

@@ -538,12 +538,15 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
     key = t.member(t.resource, "id")
     shape = t.root.parse_shape()
     assert isinstance(shape, dict)
-    source = (
+    # {parsed}: one row per resource of the view's type holding `_fhir`, parsed from JSON text here, or read
+    # from a typed snapshot's columns (CompiledView.sql_over_typed)
+    parse_sql = (
         f"SELECT {d.parse_json('resource', shape)} AS _fhir FROM {{source}} "
         f"WHERE resource_type = {d.lit(view['resource'])}"
     )
+    source = "{parsed}"
     if conds:
-        source = f"SELECT * FROM ({source}) AS parsed WHERE " + " AND ".join(conds)
+        source = "SELECT * FROM ({parsed}) AS parsed WHERE " + " AND ".join(conds)
     sql = view_query(columns, listed.lst, source, d)
     return CompiledView(
         view=view,
@@ -555,6 +558,8 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
         key_sql=key.sql.replace("_fhir", "src._fhir", 1),
         column_types=types,
         engine=f"typed ({d.name})",
+        shape=shape,
+        parse_sql=parse_sql,
     )
 
 
