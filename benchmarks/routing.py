@@ -11,8 +11,9 @@ outbox — one transaction each) from concurrent clients. Reports per-request la
     python benchmarks/routing.py --db sqlite        # the embedded database instead of PostgreSQL
 
 The last line is JSON: facilities, referrals, p50_ms, p95_ms, referrals_per_s, db, machine, plus the CPU time per
-referral of the server processes and of the PostgreSQL backends (from /proc: on a shared machine, wall-clock rates
-measure the neighbours as much as the code) and the load average during the run.
+referral of the server processes, of the PostgreSQL backends (from /proc: on a shared machine, wall-clock rates
+measure the neighbours as much as the code) and of this script's own client threads, and the load average during the
+run.
 """
 
 from __future__ import annotations
@@ -349,7 +350,9 @@ def main() -> None:
         )
         load_before = os.getloadavg()[0]
         cpu_before = cpu_snapshot(proc.pid, url)
+        client_before = time.process_time()  # this process: the client threads (is the load generator the limit?)
         latencies, wall, errors = load(base, toks, built["patients"], referrals, args.clients, seconds)
+        client_cpu = time.process_time() - client_before
         cpu_after = cpu_snapshot(proc.pid, url)
         load_after = os.getloadavg()[0]
         server_cpu = sum(v - cpu_before.get(k, 0.0) for k, v in cpu_after.items() if k > 0)
@@ -367,16 +370,24 @@ def main() -> None:
             "referrals_per_s": round(len(latencies) / wall, 1),
             "server_cpu_ms_per_referral": round(server_cpu * 1000 / done, 1),
             "db_cpu_ms_per_referral": round(db_cpu * 1000 / done, 1),
+            "client_cpu_ms_per_referral": round(client_cpu * 1000 / done, 1),
+            "load_seconds": round(wall, 1),
             "load_average": [round(load_before, 1), round(load_after, 1)],
             "db": args.db,
             "machine": f"{os.cpu_count()} cores (shared)",
         }
         print(json.dumps(result))
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=20)
-        drop()
+        try:
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:  # a loaded machine: don't leave the server (or the database) behind
+                    proc.kill()
+                    proc.wait(timeout=20)
+        finally:
+            drop()
 
 
 if __name__ == "__main__":

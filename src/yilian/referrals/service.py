@@ -4,23 +4,26 @@ states.py, writes an event, audits, projects the FHIR face and emits an outbox e
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+from typing import cast as typed
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, Table, and_, bindparam, cast, false, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from yilian.db import utcnow
 from yilian.errors import Conflict, Forbidden, Invalid, NotFound
 from yilian.events import service as outbox
 from yilian.fhir import store
-from yilian.fhir.validation import Gone
+from yilian.fhir.models import FhirIdxReference, FhirResource, FhirResourceVersion
 from yilian.network.models import Facility
 from yilian.referrals import catalogue, insurance, registry, routing, rules, states
 from yilian.referrals.models import Referral, ReferralEvent, ReferralInboxItem, ReferralSlot
@@ -88,6 +91,26 @@ def expire_after(urgency: str) -> timedelta:
     return timedelta(minutes=int(sla_config()["urgency"][urgency]["expire"]))
 
 
+# --- the clock ---------------------------------------------------------------------------------------------------------
+
+_as_of: ContextVar[datetime | None] = ContextVar("yilian_referrals_as_of", default=None)
+
+
+def clock() -> datetime:
+    """When a step happens: now, or the moment a replay of past activity is at (`as_of`, used by the demo)."""
+    return _as_of.get() or utcnow()
+
+
+@contextmanager
+def as_of(when: datetime) -> Iterator[None]:
+    """Run steps as if at `when` (timezone-aware): their events, SLA deadlines, times and FHIR face carry it."""
+    token = _as_of.set(when)
+    try:
+        yield
+    finally:
+        _as_of.reset(token)
+
+
 # --- facilities (read-only view of the registry) ---------------------------------------------------------------------
 
 
@@ -123,14 +146,57 @@ def department_for(place_: Place | None, service: str | None) -> str | None:
 # --- clinical facts and criteria --------------------------------------------------------------------------------------
 
 
-def _patient(session: Session, patient_ref: str) -> dict[str, Any]:
+def _patient_id(patient_ref: str) -> str:
     kind, _, pid = patient_ref.partition("/")
     if kind != "Patient" or not pid:
         raise Invalid("patient must be a reference like Patient/<id>", field="patient")
-    try:
-        return store.read(session, "Patient", pid)
-    except (NotFound, Gone):
-        raise NotFound(f"{patient_ref} is not in the shared record", field="patient") from None
+    return pid
+
+
+# The patient's Conditions and newest Observations, read with the Patient in one statement (built once: composing
+# it per request cost more CPU than running it). Two FHIR searches plus a read did the same with three.
+RECORD_TYPES = ("Condition", "Observation")
+RECORD_LIMIT = 1000  # newest first: a chronic patient's years of readings need not all be parsed to route a referral
+_RES = typed(Table, FhirResource.__table__)
+_VER = typed(Table, FhirResourceVersion.__table__)
+_REF = typed(Table, FhirIdxReference.__table__)
+_RECORD = (
+    select(_RES.c.res_type, _RES.c.deleted, _VER.c.resource)
+    .join(_VER, and_(_VER.c.resource_pk == _RES.c.pk, _VER.c.version == _RES.c.version))
+    .where(
+        _RES.c.pk.in_(
+            union_all(
+                select(_RES.c.pk).where(_RES.c.res_type == "Patient", _RES.c.res_id == bindparam("pid")),
+                select(_REF.c.resource_pk).where(
+                    _REF.c.res_type.in_(RECORD_TYPES),
+                    _REF.c.param == "subject",
+                    _REF.c.target_id == bindparam("pid"),
+                    _REF.c.target_type.in_(("Patient", "")),
+                ),
+            )
+        ),
+        or_(_RES.c.deleted == false(), _RES.c.res_type == "Patient"),
+    )
+    .order_by((_RES.c.res_type == "Patient").desc(), _RES.c.last_updated.desc())
+    .limit(RECORD_LIMIT + 1)
+)
+
+
+def patient_record(session: Session, patient_ref: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The Patient (None when absent or deleted) and their Conditions and newest Observations, oldest first."""
+    rows = list(session.execute(_RECORD, {"pid": _patient_id(patient_ref)}))
+    patient = None
+    if rows and rows[0].res_type == "Patient":
+        head = rows.pop(0)
+        patient = None if head.deleted else typed(dict[str, Any], head.resource)
+    return patient, [row.resource for row in reversed(rows[:RECORD_LIMIT])]
+
+
+def _patient(session: Session, patient_ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    patient, record = patient_record(session, patient_ref)
+    if patient is None:
+        raise NotFound(f"{patient_ref} is not in the shared record", field="patient")
+    return patient, record
 
 
 def patient_name(resource: dict[str, Any]) -> str:
@@ -169,8 +235,7 @@ def _obs_from(resource: dict[str, Any]) -> list[rules.Observation]:
 
 
 def clinical_facts(
-    session: Session,
-    patient_ref: str,
+    record: Iterable[dict[str, Any]],
     *,
     conditions: Iterable[str] = (),
     observations: Iterable[rules.Observation] = (),
@@ -178,20 +243,18 @@ def clinical_facts(
     facility: Place | None = None,
     needed_service: str | None = None,
 ) -> rules.ClinicalFacts:
-    """What the shared record says about the patient, plus what the doctor records now (these count as newest)."""
+    """What the shared record says about the patient (`patient_record`), plus what the doctor records now (these
+    count as newest)."""
     codes = {c.strip().upper() for c in conditions if c.strip()}
     obs: list[rules.Observation] = []
-    for res in store.search(
-        session, "Condition", [("subject", patient_ref), ("_count", "200"), ("_total", "none")]
-    ).resources:
-        for coding in (res.get("code") or {}).get("coding") or []:
-            if coding.get("code"):
-                codes.add(str(coding["code"]).upper())
-    for res in store.search(
-        session, "Observation", [("subject", patient_ref), ("_count", "500"), ("_total", "none")]
-    ).resources:
-        obs.extend(_obs_from(res))
-    now = utcnow()
+    for res in record:
+        if res.get("resourceType") == "Condition":
+            for coding in (res.get("code") or {}).get("coding") or []:
+                if coding.get("code"):
+                    codes.add(str(coding["code"]).upper())
+        elif res.get("resourceType") == "Observation":
+            obs.extend(_obs_from(res))
+    now = clock()
     obs.extend(rules.Observation(o.code, o.value, o.unit, o.at or now, o.ref) for o in observations)
     return rules.ClinicalFacts(
         conditions=frozenset(codes),
@@ -230,11 +293,10 @@ def criteria_for_patient(
     needed_service: str | None = None,
 ) -> list[dict[str, Any]]:
     """The referral criteria this patient meets, each with the observation that triggered it (shown on opening)."""
-    _patient(session, patient_ref)
+    _, record = _patient(session, patient_ref)
     here = place(session, actor.facility_id) if actor.facility_id else None
     facts = clinical_facts(
-        session,
-        patient_ref,
+        record,
         conditions=conditions,
         observations=observations,
         flags=flags,
@@ -248,21 +310,27 @@ def criteria_for_patient(
 # --- routing ------------------------------------------------------------------------------------------------------------
 
 
-def _free_capacity(session: Session, ids: Sequence[uuid.UUID], service: str | None) -> dict[uuid.UUID, int]:
-    now = utcnow()
-    stmt = (
-        select(ReferralSlot.facility_id, func.count())
-        .where(
-            ReferralSlot.facility_id.in_(ids),
-            ReferralSlot.referral_id.is_(None),
-            ReferralSlot.start > now,
-            ReferralSlot.start < now + timedelta(days=7),
-        )
-        .group_by(ReferralSlot.facility_id)
+# Counting free slots runs on every submission: the statements are built once (with and without a department filter).
+_FREE = (
+    select(ReferralSlot.facility_id, func.count())
+    .where(
+        ReferralSlot.facility_id.in_(bindparam("ids", expanding=True)),
+        ReferralSlot.referral_id.is_(None),
+        ReferralSlot.start > bindparam("since"),
+        ReferralSlot.start < bindparam("until"),
     )
+    .group_by(ReferralSlot.facility_id)
+)
+_FREE_IN_DEPARTMENTS = _FREE.where(ReferralSlot.department.in_(bindparam("departments", expanding=True)))
+
+
+def _free_capacity(session: Session, ids: Sequence[uuid.UUID], service: str | None) -> dict[uuid.UUID, int]:
+    now = clock()
+    params: dict[str, Any] = {"ids": list(ids), "since": now, "until": now + timedelta(days=7)}
+    stmt = _FREE
     if service:
-        stmt = stmt.where(ReferralSlot.department.in_(SERVICE_DEPARTMENTS.get(service, (service,))))
-    return {fid: int(n) for fid, n in session.execute(stmt)}
+        stmt, params["departments"] = _FREE_IN_DEPARTMENTS, list(SERVICE_DEPARTMENTS.get(service, (service,)))
+    return {fid: int(n) for fid, n in session.execute(stmt, params)}
 
 
 def candidates(
@@ -425,7 +493,7 @@ def _event(
     ev = ReferralEvent(
         referral_id=r.id,
         seq=seq,
-        at=utcnow(),
+        at=clock(),
         action=action,
         from_state=before,
         to_state=r.state,
@@ -444,11 +512,21 @@ def _publish(session: Session, r: Referral, action: str, actor: Actor) -> None:
     """The FHIR face and the outbox, in the same transaction as the change."""
     from yilian.referrals import fhir
 
-    session.flush()
     names = facility_names(session, _parties(r))
     # The translators' output is checked against the R4B models in tests/referrals/test_fhir.py, so the projection
-    # skips per-write validation (about 5 ms a resource) and goes through the store's bulk path.
-    store.bulk_put(session, fhir.resources_for(r, names), actor=actor)
+    # skips per-write validation (about 5 ms a resource) and goes through the store's bulk paths.
+    resources = fhir.resources_for(r, names)
+    published = session.info.setdefault("referrals_published", set())
+    if r.id in session.info.get("referrals_created", ()) and r.id not in published:
+        # First projection of a referral made in this transaction: the ServiceRequest and Task that carry the id
+        # just minted for it cannot exist yet, so they are created without asking the store (an outside system's
+        # own ServiceRequest, or a Task id a Bundle planned, still goes through the look-up).
+        fresh = [res for res in resources if res["id"] == str(r.id)]
+        store.write_new(session, fresh, actor=actor)
+        resources = [res for res in resources if res["id"] != str(r.id)]
+    published.add(r.id)
+    if resources:
+        store.bulk_put(session, resources, actor=actor)
     outbox.emit(
         session,
         f"referral.{action}",
@@ -490,7 +568,7 @@ def _transition(
         raise Forbidden(f"this referral is not yours to {action}", field="action")
     r.state = after.value
     r.version += 1
-    r.updated_at = utcnow()
+    r.updated_at = clock()
     _event(session, r, actor, action, before, note, detail)
     audit.record(session, actor, f"referral.{action}", patient=r.patient_ref, resource=f"Referral/{r.id}")
     return before
@@ -521,7 +599,7 @@ def create(
     if actor.facility_id is None:
         raise Forbidden("a referral is sent from a facility: your account has none", field="facility")
     _validate(data)
-    patient = _patient(session, data.patient)
+    patient, record = _patient(session, data.patient)
     sender = place(session, actor.facility_id)
     target = place(session, data.target_facility_id, field="target_facility_id") if data.target_facility_id else None
     green = data.green_channel
@@ -532,8 +610,7 @@ def create(
         observations.append(rules.Observation(LOINC_DIASTOLIC, data.diastolic, "mm[Hg]"))
     guessed = service_for(data.diagnosis_codes)
     facts = clinical_facts(
-        session,
-        data.patient,
+        record,
         conditions=data.diagnosis_codes,
         observations=observations,
         flags=data.flags,
@@ -549,6 +626,8 @@ def create(
         urgency = matches[0].criterion.urgency  # the most urgent criterion met sets the floor
     service = data.service or service_for(data.diagnosis_codes, [m.criterion.condition for m in matches])
     rid = uuid.uuid4()
+    now = clock()
+    # Every column is set here: the row is flushed only at commit, and the answer is built from this object.
     r = Referral(
         id=rid,
         patient_ref=data.patient,
@@ -573,7 +652,10 @@ def create(
         times={k: v.isoformat() for k, v in (data.times or {}).items()},
         service_request_id=data.service_request_id or str(rid),
         task_id=task_id or str(rid),
-        created_at=utcnow(),
+        routing=[],
+        stable=False,
+        created_at=now,
+        updated_at=now,
         version=1,
     )
     # No flush here: a referral sent at once is written by one INSERT when submit publishes it, already routed.
@@ -635,7 +717,7 @@ def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str | Referr
 
 def _route_on_submit(session: Session, actor: Actor, r: Referral) -> None:
     _transition(session, actor, r, "submit")
-    now = utcnow()
+    now = clock()
     r.sla_due_at = now + accept_within(r.urgency)
     r.times = {**r.times, "referral": r.times.get("referral") or now.isoformat()}
     sender = place(session, r.sender_facility_id)
@@ -735,7 +817,7 @@ def accept(session: Session, actor: Actor, referral_id: uuid.UUID | str, note: s
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "accept", note=note)
     # Answered: the acceptance clock stops, and the booking clock starts (an accepted referral nobody books expires).
-    r.sla_due_at = utcnow() + after_acceptance("book_within")
+    r.sla_due_at = clock() + after_acceptance("book_within")
     _publish(session, r, "accepted", actor)
     return r
 
@@ -815,7 +897,7 @@ def _publish_slots(session: Session, slots: Sequence[ReferralSlot], actor: Actor
 
 def free_slots(session: Session, facility_id: uuid.UUID, department: str | None, limit: int = 20) -> list[ReferralSlot]:
     stmt = select(ReferralSlot).where(
-        ReferralSlot.facility_id == facility_id, ReferralSlot.referral_id.is_(None), ReferralSlot.start > utcnow()
+        ReferralSlot.facility_id == facility_id, ReferralSlot.referral_id.is_(None), ReferralSlot.start > clock()
     )
     if department:
         stmt = stmt.where(ReferralSlot.department == department)
@@ -824,7 +906,7 @@ def free_slots(session: Session, facility_id: uuid.UUID, department: str | None,
 
 def slot_summary(session: Session, facility_id: uuid.UUID) -> list[dict[str, Any]]:
     """What a facility has free from now on, per department: outpatient slots, beds, and the next free time."""
-    now = utcnow()
+    now = clock()
     rows = session.execute(
         select(ReferralSlot.department, ReferralSlot.kind, func.count(), func.min(ReferralSlot.start))
         .where(ReferralSlot.facility_id == facility_id, ReferralSlot.referral_id.is_(None), ReferralSlot.start > now)
@@ -858,7 +940,7 @@ def book(
                 ReferralSlot.referral_id.is_(None),
                 ReferralSlot.facility_id == r.receiver_facility_id,
             )
-            .values(referral_id=r.id, taken_at=utcnow())
+            .values(referral_id=r.id, taken_at=clock())
             .execution_options(synchronize_session=False)
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
@@ -906,7 +988,7 @@ def arrive(session: Session, actor: Actor, referral_id: uuid.UUID | str) -> Refe
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "arrive")
     r.sla_due_at = None  # arrived: no timer runs while the patient is in care
-    r.times = {**r.times, "arrival": r.times.get("arrival") or utcnow().isoformat()}
+    r.times = {**r.times, "arrival": r.times.get("arrival") or clock().isoformat()}
     _publish(session, r, "arrived", actor)
     return r
 
@@ -922,14 +1004,17 @@ def discharge(session: Session, actor: Actor, referral_id: uuid.UUID | str, data
     """Discharge; the down-referral criteria decide whether the patient is stable enough to go back down."""
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "discharge", note=data.summary)
-    r.times = {**r.times, "discharge": utcnow().isoformat()}  # ends the Encounter's period
+    r.times = {**r.times, "discharge": clock().isoformat()}  # ends the Encounter's period
     observations = []
     if data.systolic is not None:
         observations.append(rules.Observation(LOINC_SYSTOLIC, data.systolic, "mm[Hg]"))
     if data.diastolic is not None:
         observations.append(rules.Observation(LOINC_DIASTOLIC, data.diastolic, "mm[Hg]"))
     facts = clinical_facts(
-        session, r.patient_ref, conditions=r.diagnosis_codes, observations=observations, flags=data.flags
+        patient_record(session, r.patient_ref)[1],
+        conditions=r.diagnosis_codes,
+        observations=observations,
+        flags=data.flags,
     )
     down = rules.matching_criteria(facts, catalogue.load_criteria(), "down")
     r.stable = bool(down) or data.stable
@@ -955,9 +1040,9 @@ def down_refer(session: Session, actor: Actor, referral_id: uuid.UUID | str, dat
         "plan": data.plan.strip(),
         "medications": list(data.medications),
         "follow_up_days": data.follow_up_days,
-        "due": (utcnow() + timedelta(days=data.follow_up_days)).isoformat(),
+        "due": (clock() + timedelta(days=data.follow_up_days)).isoformat(),
         "by": actor.username,
-        "at": utcnow().isoformat(),
+        "at": clock().isoformat(),
     }
     _publish(session, r, "down_referred", actor)
     return r
@@ -968,7 +1053,7 @@ def follow_up(session: Session, actor: Actor, referral_id: uuid.UUID | str, note
         raise Invalid("record what the follow-up found", field="note")
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "follow_up", note=note)
-    r.follow_up = {"note": note.strip(), "by": actor.username, "at": utcnow().isoformat()}
+    r.follow_up = {"note": note.strip(), "by": actor.username, "at": clock().isoformat()}
     _publish(session, r, "followed_up", actor)
     return r
 
@@ -1060,7 +1145,7 @@ def chain_status(r: Referral, now: datetime | None = None) -> ChainStatus | None
     terms = sla_config()["green_channels"][r.green_channel]
     times = {k: _at(v) for k, v in (r.times or {}).items()}
     start = times.get("symptom_onset") or times.get("first_contact") or times.get("referral")
-    end = times.get("key_treatment") or now or utcnow()
+    end = times.get("key_treatment") or now or clock()
     elapsed = (end - start).total_seconds() / 60 if start else None
     door = None
     if times.get("arrival") and times.get("key_treatment"):
@@ -1096,7 +1181,7 @@ def sweep(session: Session, now: datetime | None = None, limit: int = 500) -> Sw
     expire open referrals that went stale — unanswered past the expiry time of their urgency, accepted but never
     booked, or booked and the patient never came. Several servers may sweep at once: rows another sweep holds are
     skipped (PostgreSQL `SKIP LOCKED`), and escalation is recorded on the row, so nothing is escalated twice."""
-    now = now or utcnow()
+    now = now or clock()
     system = _system()
     due = list(
         session.scalars(
@@ -1172,7 +1257,7 @@ def list_referrals(
     now: datetime | None = None,
 ) -> tuple[list[Referral], int]:
     """A work queue (or all the actor may see), newest first; each read is audited once for the list."""
-    now = now or utcnow()
+    now = now or clock()
     if not 1 <= limit <= 500:
         raise Invalid("limit must be between 1 and 500", field="limit")
     stmt = _visible(select(Referral), actor)
@@ -1268,7 +1353,7 @@ def count_queues(session: Session, actor: Actor) -> dict[str, int]:
 def _count(session: Session, actor: Actor, queue: str) -> int:
     stmt = _visible(select(Referral.id), actor)
     fid = actor.facility_id
-    now = utcnow()
+    now = clock()
     waiting = [s.value for s in AWAITING_ACCEPTANCE]
     queues: dict[str, list[Any]] = {
         "sent": [Referral.sender_facility_id == fid, Referral.state.in_([s.value for s in OPEN])],
