@@ -247,14 +247,37 @@ def check_set(s: IndicatorSet) -> None:
         ind.set_id, ind.source = s.id, s.source_text
 
 
+# libyaml's parser when it is built in: the pure-Python one takes over a second for the shipped sets
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_set(text: str, origin: str) -> IndicatorSet:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a safe loader (libyaml's or Python's)
         s = IndicatorSet.model_validate(data)
         check_set(s)
     except (yaml.YAMLError, ValidationError, ValueError) as exc:
         raise Invalid(f"indicator set {origin}: {exc}", field=origin) from exc
     return s
+
+
+def columns_read(s: IndicatorSet) -> dict[str, set[str]]:
+    """Per snapshot table, the columns the set's measures filter, reduce, date or scope by (`in:` lists included)."""
+    out: dict[str, set[str]] = {}
+    for ind in s.indicators:
+        for m in (ind.numerator, ind.denominator):
+            if m is None or m.table is None:
+                continue
+            cols = out.setdefault(m.table, set())
+            cols |= m.columns()
+            scope = ind.scope_of(m)
+            if scope is not None:
+                cols.add(scope.column)
+            for cond in m.where.values():
+                if isinstance(cond, dict) and isinstance(cond.get("in"), str):
+                    table, _, column = cond["in"].partition(".")
+                    out.setdefault(table, set()).add(column)
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ a null value with a status and a note, never a 0 that looks like a measurement.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,7 +19,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from yilian.errors import Invalid, NotFound
-from yilian.indicators import rules, schema
+from yilian.indicators import definitions, rules, schema
 from yilian.indicators.definitions import Indicator, IndicatorSet, Measure
 from yilian.indicators.snapshot import Snapshot
 
@@ -70,12 +71,27 @@ class Engine:
     def __init__(self, snap: Snapshot, con: Any = None):
         self.snap = snap
         self.con = con or ibis.duckdb.connect()
+        # a server shares one engine per snapshot between requests: one computation at a time on its connection
+        self.lock = threading.RLock()
         self._base: dict[str, ir.Table] = {}
         self._enriched: dict[str, ir.Table] = {}
         self._coverage: dict[tuple[str, str | None], rules.Coverage] = {}
         self._filled: dict[str, dict[str, int]] = {}
         self._measured: dict[tuple[Any, ...], dict[str, float | None]] = {}
+        # the columns definitions read, per table: only these (and the derived ones) are materialised
+        self._wanted: dict[str, set[str]] = {}
+        for s in definitions.load_all().values():
+            self._want(s)
         self.as_of = snap.taken_at.date()
+
+    def _want(self, iset: IndicatorSet) -> None:
+        """Make sure the materialised tables hold every column `iset` reads (a set not shipped may read others)."""
+        for t, cols in definitions.columns_read(iset).items():
+            have = self._wanted.setdefault(t, set())
+            if not cols <= have:
+                have |= cols
+                self._enriched.pop(t, None)
+                self._filled.pop(t, None)
 
     # ------------------------------------------------------------------ tables
     def base(self, name: str) -> ir.Table:
@@ -90,13 +106,21 @@ class Engine:
     def table(self, name: str) -> ir.Table:
         if name not in self._enriched:
             # Materialised once per engine: later expressions stay small (Ibis compiles them in milliseconds, not the
-            # tenths of a second a six-way join takes) and DuckDB joins the registry in only once.
-            expr = self._enrich(name, self.base(name))
+            # tenths of a second a six-way join takes) and DuckDB joins the registry in only once. Only the columns
+            # definitions read are kept: writing 5 M unique ids nobody groups by costs as much as the joins.
+            expr = self.full_table(name)
+            if name in self._wanted:
+                keep = self._wanted[name] | set(schema.DERIVED.get(name, {}))
+                expr = expr.select(*[c for c in expr.columns if c in keep])
             if self.con.name == "duckdb":
                 self._enriched[name] = self.con.create_table(f"e_{name}_{id(self)}", expr, temp=True)
             else:  # Ibis's PySpark backend has no temporary tables; a cached DataFrame does the same job there
                 self._enriched[name] = expr.cache()
         return self._enriched[name]
+
+    def full_table(self, name: str) -> ir.Table:
+        """The table with the registry joined in and every column (not materialised: for the drill-down)."""
+        return self._enrich(name, self.base(name))
 
     def _facility_cols(self, prefix: str) -> ir.Table:
         f = self.base("facility")
@@ -308,10 +332,8 @@ class Engine:
         return t.inner_join(dmap, t[by.column] == dmap.scope_county)
 
     # ------------------------------------------------------------------ measures
-    def _window(self, m: Measure, period: rules.Period) -> ir.Table:
-        """The measure's table, in the period (by date, span or year), before its own conditions."""
-        assert m.table is not None
-        t = self.table(m.table)
+    def _window_preds(self, t: ir.Table, m: Measure, period: rules.Period) -> list[ir.BooleanValue]:
+        """The measure's period conditions (by date, span or year) on `t`."""
         preds = []
         start, end = period.start, period.end
         if m.date:
@@ -329,6 +351,13 @@ class Engine:
         if m.year:
             last = end - timedelta(days=1)
             preds += [t[m.year] >= start.year, t[m.year] <= last.year]
+        return preds
+
+    def _window(self, m: Measure, period: rules.Period, t: ir.Table | None = None) -> ir.Table:
+        """The measure's table, in the period (by date, span or year), before its own conditions."""
+        assert m.table is not None
+        t = self.table(m.table) if t is None else t
+        preds = self._window_preds(t, m, period)
         return t.filter(*preds) if preds else t
 
     def _where(self, t: ir.Table, m: Measure) -> ir.BooleanValue | None:
@@ -338,17 +367,10 @@ class Engine:
             out = p if out is None else out & p
         return out
 
-    def _metric(self, j: ir.Table, m: Measure) -> ir.Value:
-        pred = self._where(j, m)
+    def _metric(self, j: ir.Table, m: Measure, pred: ir.BooleanValue | None) -> ir.Value:
         kind, col = m.reducer
-        if kind == "count":
-            return j.count(where=pred)
         if kind == "count_distinct":
             return j[col].nunique(where=pred)
-        if kind == "sum" and m.per:
-            return j[col].sum(where=pred).cast("float64") / j[m.per].sum(where=pred).nullif(0).cast("float64")
-        if kind == "sum":
-            return j[col].sum(where=pred).cast("float64")
         if kind == "mean":
             return j[col].mean(where=pred)
         # median(where=…) compiles on Spark to a percentile whose fraction is not a constant, which Spark refuses;
@@ -360,29 +382,112 @@ class Engine:
 
     def prefetch(
         self,
-        items: list[tuple[Indicator, Measure]],
-        period: rules.Period,
+        items: list[tuple[Indicator, Measure, rules.Period]],
         scopes: list[Scope],
         maps: tuple[ir.Table, ir.Table],
     ) -> None:
-        """Compute many measures at once: one grouped query per table, period window and scope column, each measure a
-        filtered aggregate in it (Ibis compiles a handful of queries instead of one per measure)."""
-        groups: dict[tuple[Any, ...], list[tuple[Indicator, Measure]]] = {}
-        for ind, m in items:
+        """Compute many measures at once, with as few scans of each table as the reducers allow.
+
+        Counts and sums add up: all of them on one table — every period, every scope column — are one grouped query
+        (each a filtered aggregate, grouped by the scope columns themselves), and the groups are added up per scope
+        here, so no row is joined to a scope map. Distinct counts, means and medians do not add up: they are one
+        grouped query per table, window and scope column, rows joined to their scope."""
+        additive: dict[tuple[Any, ...], list[tuple[Indicator, Measure, rules.Period]]] = {}
+        other: dict[tuple[Any, ...], list[tuple[Indicator, Measure, rules.Period]]] = {}
+        for ind, m, period in items:
             if m.population or self._key(ind, m, period) in self._measured:
                 continue
             by = ind.scope_of(m)
             assert by is not None
-            gkey = (m.table, m.date, m.during, m.year, by.facility, by.division)
-            groups.setdefault(gkey, []).append((ind, m))
-        for members in groups.values():
-            ind0, m0 = members[0]
-            j = self.in_scopes(ind0, m0, self._window(m0, period), maps, scopes)
-            metrics = {f"m{i}": self._metric(j, m) for i, (_, m) in enumerate(members)}
+            if m.reducer[0] in ("count", "sum"):
+                additive.setdefault((m.table, m.date, m.during, m.year), []).append((ind, m, period))
+            else:
+                gkey = (m.table, m.date, m.during, m.year, by.facility, by.division, period.label)
+                other.setdefault(gkey, []).append((ind, m, period))
+        for members in additive.values():
+            self._additive(members, scopes)
+        for members in other.values():
+            ind0, m0, period0 = members[0]
+            t = self._window(m0, period0)
+            single = len(members) == 1 and self._where(t, m0) is not None
+            if single:
+                # one measure: its conditions filter the rows before the join (as a filter on the aggregate, a
+                # distinct count would test every row of the table, an `in` list too)
+                t = t.filter(self._where(t, m0))
+            j = self.in_scopes(ind0, m0, t, maps, scopes)
+            metrics = {
+                f"m{i}": self._metric(j, m, None if single else self._where(j, m))
+                for i, (_, m, _) in enumerate(members)
+            }
             table = self.con.to_pyarrow(j.group_by("scope_key").aggregate(**metrics)).to_pylist()
-            for i, (ind, m) in enumerate(members):
+            for i, (ind, m, period) in enumerate(members):
                 got = {str(row["scope_key"]): row[f"m{i}"] for row in table}
                 self._measured[self._key(ind, m, period)] = self._settle(m, got, scopes)
+
+    def _scope_column(self, ind: Indicator, m: Measure, t: ir.Table, scopes: list[Scope]) -> tuple[str, bool]:
+        """The column a measure's rows are grouped by, and whether it holds a county (else a facility id)."""
+        by = ind.scope_of(m)
+        assert by is not None
+        if by.division:
+            return by.division, True
+        county_col = COUNTY_OF.get(by.facility or "")
+        if county_col and county_col in t.columns and all(_whole_county(s) for s in scopes):
+            return county_col, True  # whole counties: a few groups instead of one per facility
+        return by.facility or "", False
+
+    def _additive(self, members: list[tuple[Indicator, Measure, rules.Period]], scopes: list[Scope]) -> None:
+        m0 = members[0][1]
+        assert m0.table is not None
+        t = self.table(m0.table)
+        # only the rows of the periods asked for (their union: the year and the one before, for a growth)
+        lo = min((p for _, _, p in members), key=lambda p: p.start)
+        hi = max((p for _, _, p in members), key=lambda p: p.end)
+        window = self._window_preds(t, m0, rules.Period(lo.label, lo.start, hi.end))
+        rows = t.filter(*window) if window else t
+        keys: list[str] = []
+        metrics: dict[str, ir.Value] = {}
+        for i, (ind, m, period) in enumerate(members):
+            col, _ = self._scope_column(ind, m, rows, scopes)
+            if col not in keys:
+                keys.append(col)
+            pred = None
+            where = self._where(rows, m)
+            for p in self._window_preds(rows, m, period) + ([where] if where is not None else []):
+                pred = p if pred is None else pred & p
+            kind, value = m.reducer
+            if kind == "count":
+                metrics[f"n{i}"] = rows.count(where=pred)
+            else:
+                assert value is not None
+                metrics[f"n{i}"] = rows[value].sum(where=pred).cast("float64")
+                if m.per:
+                    metrics[f"d{i}"] = rows[m.per].sum(where=pred).cast("float64")
+        table = self.con.to_pyarrow(rows.group_by(keys).aggregate(**metrics)).to_pylist()
+        # which scopes a county or a facility id belongs to (a facility may be in a county and in a consortium)
+        by_county: dict[str, list[str]] = {}
+        by_facility: dict[str, list[str]] = {}
+        for s in scopes:
+            for c in s.counties:
+                by_county.setdefault(c, []).append(s.key)
+            for f in s.facility_ids:
+                by_facility.setdefault(f, []).append(s.key)
+        for i, (ind, m, period) in enumerate(members):
+            col, is_county = self._scope_column(ind, m, t, scopes)
+            lookup = by_county if is_county else by_facility
+            num: dict[str, float] = {}
+            den: dict[str, float] = {}
+            for row in table:
+                for key in lookup.get(str(row[col]), ()) if row[col] is not None else ():
+                    if row[f"n{i}"] is not None:
+                        num[key] = num.get(key, 0.0) + row[f"n{i}"]
+                    if m.per and row[f"d{i}"] is not None:
+                        den[key] = den.get(key, 0.0) + row[f"d{i}"]
+            got: dict[str, Any]
+            if m.per:
+                got = {k: (num[k] / den[k] if k in num and den.get(k) else None) for k in set(num) | set(den)}
+            else:
+                got = num
+            self._measured[self._key(ind, m, period)] = self._settle(m, got, scopes)
 
     def _settle(self, m: Measure, got: dict[str, Any], scopes: list[Scope]) -> dict[str, float | None]:
         kind, _ = m.reducer
@@ -403,12 +508,14 @@ class Engine:
             return {s.key: (float(s.population) if s.population else None) for s in scopes}
         key = self._key(ind, m, period)
         if key not in self._measured:
-            self.prefetch([(ind, m)], period, scopes, maps)
+            self.prefetch([(ind, m, period)], scopes, maps)
         return self._measured[key]
 
     def filtered(self, m: Measure, period: rules.Period) -> ir.Table:
-        """The rows a measure counts: in the period and meeting its conditions (the drill-down)."""
-        t = self._window(m, period)
+        """The rows a measure counts, with all their columns: in the period and meeting its conditions (the
+        drill-down)."""
+        assert m.table is not None
+        t = self._window(m, period, self.full_table(m.table))
         pred = self._where(t, m)
         return t.filter(pred) if pred is not None else t
 
@@ -416,6 +523,13 @@ class Engine:
     def compute(
         self, iset: IndicatorSet, period: rules.Period, scopes: list[Scope], only: set[str] | None = None
     ) -> list[Result]:
+        with self.lock:
+            return self._compute(iset, period, scopes, only)
+
+    def _compute(
+        self, iset: IndicatorSet, period: rules.Period, scopes: list[Scope], only: set[str] | None = None
+    ) -> list[Result]:
+        self._want(iset)
         maps = self.scope_maps(scopes)
         self._measured = {}
         wanted = [
@@ -425,10 +539,10 @@ class Engine:
             or i.id in only
             or i.id in {x.growth_of for x in iset.indicators if only is None or x.id in only}
         ]
-        self.prefetch(self._measures(wanted, period), period, scopes, maps)
+        # every measure of the set (and the year before, for growths) in one go: a scan per table where possible
         growth = [by for i in wanted if i.growth_of and (by := next(x for x in iset.indicators if x.id == i.growth_of))]
-        if growth:
-            self.prefetch(self._measures(growth, period.previous()), period.previous(), scopes, maps)
+        items = self._measures(wanted, period) + (self._measures(growth, period.previous()) if growth else [])
+        self.prefetch(items, scopes, maps)
         values: dict[str, dict[str, rules.Value]] = {}
         parts: dict[str, dict[str, tuple[float | None, float | None]]] = {}
         by_id = {i.id: i for i in iset.indicators}
@@ -471,13 +585,13 @@ class Engine:
                 )
         return out
 
-    def _measures(self, inds: list[Indicator], period: rules.Period) -> list[tuple[Indicator, Measure]]:
+    def _measures(self, inds: list[Indicator], period: rules.Period) -> list[tuple[Indicator, Measure, rules.Period]]:
         out = []
         for ind in inds:
             ms = [m for m in (ind.numerator, ind.denominator) if m is not None]
             if any((x := self.missing(m, period, ind)) and x.status == "no_data" for m in ms):
                 continue
-            out += [(ind, m) for m in ms]
+            out += [(ind, m, period) for m in ms]
         return out
 
     def _values(
@@ -558,6 +672,12 @@ class Engine:
         self, ind: Indicator, scope: Scope, period: rules.Period, part: str = "numerator", limit: int = 200
     ) -> tuple[list[dict[str, Any]], int]:
         """The rows behind a numerator (or denominator) in one scope: (first `limit` rows, how many in all)."""
+        with self.lock:
+            return self._rows(ind, scope, period, part, limit)
+
+    def _rows(
+        self, ind: Indicator, scope: Scope, period: rules.Period, part: str, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
         m = ind.numerator if part == "numerator" else ind.denominator
         if m is None or m.population or m.table is None:
             raise NotFound(f"{ind.id} has no {part} read from rows", field="part")

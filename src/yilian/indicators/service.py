@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -34,7 +35,8 @@ class Computed:
 
 
 def _records(engine: Engine, table: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = engine.con.to_pyarrow(engine.base(table)).to_pylist()
+    with engine.lock:
+        rows: list[dict[str, Any]] = engine.con.to_pyarrow(engine.base(table)).to_pylist()
     return rows
 
 
@@ -131,13 +133,26 @@ def resolve_scopes(
     return [county(c) for c in (led or sorted(by_county))]
 
 
+# The engine of the snapshot asked for last, kept between requests: a second request on the same snapshot pays only
+# for its queries, not for opening the tables and joining the registry in again. One at a time (a new snapshot
+# replaces it), so the server holds one snapshot's working tables in memory, not one per snapshot ever asked for.
+_engines: dict[tuple[str, str], Engine] = {}
+_engines_lock = threading.Lock()
+
+
 def open_engine(snapshot_id: str | None = None, root: Path | None = None) -> Engine:
     snap = snapshot.load(snapshot_id, root) if snapshot_id else snapshot.latest(root)
     if snap is None:
         raise NotFound(
             "no indicator snapshot yet: run `yilian indicators snapshot` (or compute with --refresh)", field="snapshot"
         )
-    return Engine(snap)
+    key = (str(snap.root.resolve()), snap.id)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            _engines.clear()
+            engine = _engines[key] = Engine(snap)
+    return engine
 
 
 def compute(
