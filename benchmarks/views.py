@@ -1,9 +1,12 @@
-"""SQL on FHIR views: compiled DuckDB SQL against a per-resource fhirpathpy walk.
+"""SQL on FHIR views: compiled DuckDB SQL over the typed snapshot against a per-resource fhirpathpy walk.
 
-Generates N realistic Encounter + Observation resources (NDJSON and a Parquet snapshot under benchmarks/out/),
-materialises the shipped `encounter` and `observation` views with the compiled engine, evaluates the same views on a
-sample resource by resource with fhirpathpy, checks that both give the same rows on that sample, and prints rows/s for
-both and the ratio. The last line is JSON.
+Generates N realistic Encounter + Observation resources (NDJSON and a Parquet snapshot of JSON text under
+benchmarks/out/); per type builds the typed snapshot (`typed_snapshot.refresh`: each resource's JSON parsed once into
+nested typed Parquet columns — the cost paid at snapshot time, reported on its own); materialises the shipped
+`encounter` and `observation` views from it as `yilian views materialize` does (`materialize.view_sql`), and again
+from the JSON text for comparison, checking that both files hold the same rows; evaluates the same views on a sample
+resource by resource with fhirpathpy and checks that the sample's rows in the typed output are the same; prints
+rows/s (wall and per CPU-second) and the ratio. The last line is JSON.
 
     python benchmarks/views.py            # 1,000,000 resources
     python benchmarks/views.py --quick    # 50,000 resources, well under a minute
@@ -25,9 +28,10 @@ from typing import Any
 
 import duckdb
 
-from yilian.analytics import catalogue, typed
-from yilian.analytics.compiler import CompiledView, compile_view
-from yilian.analytics.runner import connect, materialize, register_source, run_view
+from yilian.analytics import catalogue, materialize, typed, typed_snapshot
+from yilian.analytics.compiler import compile_view
+from yilian.analytics.runner import connect
+from yilian.analytics.runner import materialize as materialize_text
 
 OUT = Path(__file__).parent / "out"
 
@@ -222,29 +226,54 @@ def per_resource(view: dict, resources: list[dict[str, Any]]) -> list[dict[str, 
     return out
 
 
-def _materialize_json(compiled: CompiledView, snapshot: Path, target: Path) -> int:
+def _snapshot_part(snapshot: Path, n: int) -> tuple[Path, list[tuple[int, Path]]]:
+    """The generated resources as part 1 of an analytics snapshot, in the layout `yilian views materialize` keeps
+    (res_type, res_id, version, last_updated, deleted, resource), so that the typed snapshot is built by the same code."""
+    root = OUT / f"analytics-{n}"
+    part = root / "snapshot" / "part-000001.parquet"
+    if not part.exists():
+        part.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        con.execute(
+            f"COPY (SELECT resource_type AS res_type, json_extract_string(resource, '$.id') AS res_id, "
+            f"1::BIGINT AS version, TIMESTAMPTZ '2026-11-23 00:00:00+00' AS last_updated, false AS deleted, "
+            f"CAST(resource AS VARCHAR) AS resource FROM read_parquet('{snapshot}')) TO '{part}' (FORMAT parquet)"
+        )
+        con.close()
+    return root, [(1, part)]
+
+
+def _cpu() -> float:
+    """CPU seconds of this process: every DuckDB thread, and the fhirpathpy walk."""
+    return time.process_time()
+
+
+def _timed(fn: Any, *args: Any) -> tuple[Any, float, float]:
+    t, cpu = time.perf_counter(), _cpu()
+    out = fn(*args)
+    return out, time.perf_counter() - t, _cpu() - cpu
+
+
+def _copy(query: str, target: Path) -> int:
     con = connect()
     try:
-        relation = register_source(con, [str(snapshot)])
-        result = con.execute(f"COPY ({compiled.sql(relation)}) TO '{target}' (FORMAT parquet)").fetchone()
+        result = con.execute(f"COPY ({query}) TO '{target}' ({typed_snapshot.COPY_OPTIONS})").fetchone()
         return int(result[0]) if result else 0
     finally:
         con.close()
 
 
-def _parse_only_cpu(compiled: CompiledView, snapshot: Path) -> float:
-    """CPU seconds to read the snapshot and parse every resource of the view's type into its STRUCT, nothing else."""
-    fast = typed.fast(compiled)
-    parse = fast.sql_template[fast.sql_template.index("json_transform(") : fast.sql_template.index(" AS _fhir")]
-    con = connect()
+def _differences(a: Path, b: Path) -> int:
+    """Rows in one file and not the other (as multisets): 0 when both materialisations agree row for row."""
+    con = duckdb.connect()
     try:
-        relation = register_source(con, [str(snapshot)])
-        cpu = time.process_time()
-        con.execute(
-            f"SELECT count(_fhir) FROM (SELECT {parse} AS _fhir FROM {relation} "
-            f"WHERE resource_type = '{compiled.resource}')"
+        # a: keyed (as `yilian views materialize` writes it), b: the view's columns only
+        keyed = f"(SELECT * EXCLUDE (_resource_key) FROM '{a}')"
+        found = con.execute(
+            f"SELECT (SELECT count(*) FROM (FROM {keyed} EXCEPT ALL FROM '{b}')) "
+            f"+ (SELECT count(*) FROM (FROM '{b}' EXCEPT ALL FROM {keyed}))"
         ).fetchone()
-        return time.process_time() - cpu
+        return int(found[0]) if found else -1
     finally:
         con.close()
 
@@ -264,7 +293,7 @@ def _canon(rows: list[dict[str, Any]]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="50,000 resources and a 2,000-resource sample")
+    parser.add_argument("--quick", action="store_true", help="50,000 resources and a 1,000-resource sample")
     parser.add_argument("--resources", type=int, default=None, help="resources to generate (default 1,000,000)")
     parser.add_argument("--sample", type=int, default=None, help="resources per type for the fhirpathpy path")
     args = parser.parse_args()
@@ -273,72 +302,93 @@ def main() -> None:
 
     t0 = time.perf_counter()
     enc_path, obs_path, snapshot = generate(n)
+    root, parts = _snapshot_part(snapshot, n)
     gen_s = time.perf_counter() - t0
     print(f"data: {n:,} resources ({snapshot.stat().st_size / 1e6:.0f} MB Parquet) in {gen_s:.1f} s", file=sys.stderr)
 
     result: dict[str, Any] = {
         "resources": n,
         "machine": f"{os.cpu_count()} cores",
-        "date": datetime.now(UTC).date().isoformat(),
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "load_average_start": os.getloadavg(),
     }
-    total_rows, total_s, total_naive_rows, total_naive_s = 0, 0.0, 0, 0.0
+    shipped = [typed.fast(compile_view(catalogue.get(name))) for name in catalogue.names()]
+    shapes = typed_snapshot.needed(shipped)
+    totals = {"rows": 0, "s": 0.0, "cpu": 0.0, "naive_rows": 0, "naive_s": 0.0, "naive_cpu": 0.0}
     for name, ndjson in (("encounter", enc_path), ("observation", obs_path)):
         view = catalogue.get(name)
-        compiled = compile_view(view)
-        assert not compiled.fallbacks, f"{name} should compile entirely to SQL"
-        assert typed.fast(compiled).engine.startswith("typed"), f"{name} should run on the typed engine"
-        target = OUT / f"{name}-{n}.parquet"
-        t, cpu = time.perf_counter(), time.process_time()
-        rows = materialize(compiled, [str(snapshot)], target)  # what `yilian views materialize` runs: typed
-        sql_s, sql_cpu = time.perf_counter() - t, time.process_time() - cpu
-        # the JSON compiler alone (each column reads JSON fragments), for the comparison
-        t, cpu = time.perf_counter(), time.process_time()
-        json_rows = _materialize_json(compiled, snapshot, OUT / f"{name}-{n}-json.parquet")
-        json_s, json_cpu = time.perf_counter() - t, time.process_time() - cpu
-        assert json_rows == rows
-        parse_cpu = _parse_only_cpu(compiled, snapshot)
-        t = time.perf_counter()
-        rows_nd = materialize(compiled, [str(ndjson)], OUT / f"{name}-{n}-from-ndjson.parquet")
-        nd_s = time.perf_counter() - t
+        compiled = typed.fast(compile_view(view))
+        assert compiled.engine.startswith("typed"), f"{name} should run on the typed engine"
+        rtype = compiled.resource
 
+        # 1. the typed snapshot of the view's type (paid once at snapshot time, then only for changed resources):
+        #    every resource's JSON text parsed into the STRUCT of what the shipped views on the type read
+        typed_snapshot.path_for(rtype, root).unlink(missing_ok=True)
+        built, build_s, build_cpu = _timed(typed_snapshot.refresh, rtype, shapes[rtype], parts, root)
+        assert built.mode == "full"
+
+        # 2. the view from the typed snapshot's columns: what `yilian views materialize` now runs
+        query, reads = materialize.view_sql(compiled, [p for _, p in parts], built.held)
+        assert reads == "typed snapshot", reads
+        target = OUT / f"{name}-{n}.parquet"
+        rows, sql_s, sql_cpu = _timed(_copy, query, target)
+
+        # 3. the same view from JSON text (the typed engine parsing each resource; the default before), to compare
+        text_target = OUT / f"{name}-{n}-from-json-text.parquet"
+        text_rows, text_s, text_cpu = _timed(materialize_text, compiled, [str(snapshot)], text_target)
+        differences = _differences(target, text_target) if text_rows == rows else -1
+
+        # 4. the straightforward per-resource path on a sample, and the same sample's rows in the typed output
         sample = _load_sample(ndjson, sample_n)
-        t, cpu = time.perf_counter(), time.process_time()
-        naive = per_resource(view, sample)
-        naive_s, naive_cpu = time.perf_counter() - t, time.process_time() - cpu
-        same = _canon(naive) == _canon(run_view(compiled, sample))
+        naive, naive_s, naive_cpu = _timed(per_resource, view, sample)
+        ids = [r["id"] for r in sample]
+        con = duckdb.connect()
+        got = con.execute(f"SELECT * FROM '{target}' WHERE _resource_key IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        names = [d[0] for d in got.description or []]
+        from_typed = [{k: v for k, v in zip(names, r, strict=True) if k != "_resource_key"} for r in got.fetchall()]
+        con.close()
+        same = _canon(naive) == _canon(from_typed)
         print(
-            f"{name}: compiled {rows:,} rows in {sql_s:.2f} s from Parquet ({rows / sql_s:,.0f} rows/s, "
-            f"{rows / sql_cpu:,.0f} per CPU-s; JSON engine {rows / json_s:,.0f} rows/s), "
-            f"{nd_s:.2f} s from NDJSON; fhirpathpy {len(naive):,} rows in {naive_s:.2f} s "
-            f"({len(naive) / naive_s:,.0f} rows/s); same rows on the sample: {same}",
+            f"{name}: typed snapshot of {built.parsed:,} {rtype} in {build_s:.2f} s ({build_cpu:.2f} CPU-s); "
+            f"view {rows:,} rows in {sql_s:.2f} s ({rows / sql_s:,.0f} rows/s, {rows / sql_cpu:,.0f} per CPU-s); "
+            f"from JSON text {text_s:.2f} s ({rows / text_s:,.0f} rows/s, {rows / text_cpu:,.0f} per CPU-s), "
+            f"differing rows {differences}; fhirpathpy {len(naive):,} rows in {naive_s:.2f} s; same rows on the "
+            f"sample: {same}",
             file=sys.stderr,
         )
         result[name] = {
             "rows": rows,
-            "rows_from_ndjson": rows_nd,
-            "compiled_s": round(sql_s, 3),
-            "compiled_rows_per_s": round(rows / sql_s),
-            # CPU seconds (all DuckDB threads): on a machine shared with other jobs, wall time mostly measures them
-            "compiled_rows_per_cpu_s": round(rows / sql_cpu),
-            "fhirpathpy_rows_per_cpu_s": round(len(naive) / naive_cpu),
-            "compiled_ndjson_rows_per_s": round(rows_nd / nd_s),
-            "json_engine_rows_per_s": round(rows / json_s),
-            "json_engine_rows_per_cpu_s": round(rows / json_cpu),
-            # CPU seconds spent only reading the snapshot and parsing each resource into the view's STRUCT: the
-            # floor for any engine that starts from JSON text
-            "parse_only_cpu_s": round(parse_cpu, 2),
+            "typed_snapshot_resources": built.parsed,
+            "typed_snapshot_build_s": round(build_s, 2),
+            "typed_snapshot_build_cpu_s": round(build_cpu, 2),
+            "typed_snapshot_resources_per_s": round(built.parsed / build_s),
+            "typed_snapshot_resources_per_cpu_s": round(built.parsed / build_cpu),
+            "typed_snapshot_mb": round(built.held.path.stat().st_size / 1e6, 1),
+            "view_s": round(sql_s, 3),
             "view_cpu_s": round(sql_cpu, 2),
+            "view_rows_per_s": round(rows / sql_s),
+            # CPU seconds (all DuckDB threads): on a machine shared with other jobs, wall time mostly measures them
+            "view_rows_per_cpu_s": round(rows / sql_cpu),
+            "json_text_s": round(text_s, 3),
+            "json_text_rows_per_s": round(rows / text_s),
+            "json_text_rows_per_cpu_s": round(rows / text_cpu),
+            "rows_differing_typed_vs_json_text": differences,
             "fhirpathpy_sample_resources": len(sample),
             "fhirpathpy_rows_per_s": round(len(naive) / naive_s),
+            "fhirpathpy_rows_per_cpu_s": round(len(naive) / naive_cpu),
             "speedup": round((rows / sql_s) / (len(naive) / naive_s), 1),
+            "speedup_per_cpu_s": round((rows / sql_cpu) / (len(naive) / naive_cpu), 1),
             "sample_rows_match": same,
         }
-        total_rows, total_s = total_rows + rows, total_s + sql_s
-        total_naive_rows, total_naive_s = total_naive_rows + len(naive), total_naive_s + naive_s
-    result["load_average_1min"] = round(os.getloadavg()[0], 1)
-    result["compiled_rows_per_s"] = round(total_rows / total_s)
-    result["fhirpathpy_rows_per_s"] = round(total_naive_rows / total_naive_s)
-    result["speedup"] = round(result["compiled_rows_per_s"] / result["fhirpathpy_rows_per_s"], 1)
+        for key, value in (("rows", rows), ("s", sql_s), ("cpu", sql_cpu)):
+            totals[key] += value
+        for key, value in (("naive_rows", len(naive)), ("naive_s", naive_s), ("naive_cpu", naive_cpu)):
+            totals[key] += value
+    result["load_average_end"] = os.getloadavg()
+    result["view_rows_per_s"] = round(totals["rows"] / totals["s"])
+    result["view_rows_per_cpu_s"] = round(totals["rows"] / totals["cpu"])
+    result["fhirpathpy_rows_per_s"] = round(totals["naive_rows"] / totals["naive_s"])
+    result["speedup"] = round(result["view_rows_per_s"] / result["fhirpathpy_rows_per_s"], 1)
     print(json.dumps(result))
 
 
