@@ -245,7 +245,7 @@ def test_an_official_drills_down_from_the_province_to_one_facilitys_own_figures(
     assert page.status_code == 200
     assert "A县甲镇卫生院" in page.text and 'data-testid="row-cc.primary_visit_share"' in page.text
     # a facility's own share of primary visits (all of them: it is a township centre); residents' measures say why not
-    assert "counted for a county&#39;s residents, not per facility" in page.text
+    assert "无数据：按县域居民统计，不按机构统计" in page.text  # the engine's note, in the page's language
     outside = http.get(f"/indicators/facility/RC?period=2026&snapshot={snap.id}", headers=official)
     assert outside.status_code == 403
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from yilian.errors import NotFound, YilianError
 from yilian.indicators import definitions, rules, service
 from yilian.indicators.engine import Result
+from yilian.indicators.report import note_text, render_pdf
 from yilian.security.actor import Actor
 from yilian.security.roles import JURISDICTION_ROLES, Role
 from yilian.web.auth import current_actor
@@ -35,14 +37,20 @@ def _ctx(**values: Any) -> dict[str, Any]:
         "sets": list(definitions.load_all().values()),
         "views": VIEWS,
         "next_level": next_level,
+        "note_text": note_text,
         **values,
     }
 
 
 def home_panel(session: Session, actor: Actor) -> Panel | None:
-    if str(actor.role) not in ROLES:
+    """The sets for those who run the network; for a facility's own staff, the way to their facility's figures
+    (they have no indicators menu, and the facility page is theirs to open)."""
+    if str(actor.role) not in ROLES and actor.facility_id is None:
         return None
-    return Panel("indicators/panel.html", _ctx(current_year=service.today().year))
+    return Panel(
+        "indicators/panel.html",
+        _ctx(current_year=service.today().year, full=str(actor.role) in ROLES, facility_id=actor.facility_id),
+    )
 
 
 @router.get("/indicators")
@@ -113,8 +121,19 @@ def dashboard(
             trail=service.trail(places, scope),
             points=_points(ranking, places),
             point_links={r.scope: next_level(r, iset.id, period, chosen.id) for r in ranking},
+            report_month=report_month(period),
+            by_city=bool(scope) and len(scope or "") == 2,
         ),
     )
+
+
+def report_month(period: str) -> str:
+    """The month the "monthly report" link opens: the last month of the period that has begun (a year's report is its
+    latest month, not January)."""
+    p = rules.parse_period(period)
+    last = min(date.fromordinal(p.end.toordinal() - 1), service.today())
+    last = max(last, p.start)
+    return f"{last.year:04d}-{last.month:02d}"
 
 
 def _points(ranking: list[Result], places: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -223,10 +242,8 @@ def monthly_report(
     scope = service.check_scope(actor, scope)
     computed = service.compute(service.open_engine(snapshot), iset.id, period, scope)
     if format == "pdf":
-        from yilian.indicators import report
-
         return Response(
-            report.render_pdf(computed, actor.lang),
+            render_pdf(computed, actor.lang),
             media_type="application/pdf",
             headers={"Content-Disposition": f'inline; filename="{iset.id}-{period}.pdf"'},
         )

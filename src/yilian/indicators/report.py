@@ -6,6 +6,7 @@ Chinese text stays text. WeasyPrint would need Debian's pango, which is not inst
 from __future__ import annotations
 
 import io
+import re
 from functools import lru_cache
 from xml.sax.saxutils import escape
 
@@ -22,6 +23,70 @@ from yilian.indicators.engine import Result
 from yilian.indicators.service import Computed
 
 FONT = "STSong-Light"
+
+# What the snapshot tables hold, in the words of the Chinese pages (the engine's notes name the tables).
+TABLES_ZH = {
+    "encounter": "就诊记录",
+    "patient": "患者",
+    "procedure": "手术操作",
+    "diagnostic_report": "诊断报告",
+    "referral": "转诊记录",
+    "posting": "下沉派驻",
+    "claim": "医保结算",
+    "staff_income": "人员薪酬",
+    "chronic_managed": "慢病管理",
+    "death": "死亡登记",
+    "outreach_clinic_day": "专家坐诊日",
+    "outreach_activity": "专家下沉活动",
+    "outreach_checkin": "专家到岗签到",
+    "diagnostic_order": "诊断申请单",
+    "recognition_decision": "互认决定",
+    "teleconsultation": "远程会诊",
+    "recognition_qualification": "互认质控",
+    "assessment": "评估记录",
+}
+
+# The engine writes its notes in English (they go to the JSON contract as they are); the zh pages, the PDF and the
+# Excel export say the same in Chinese. A note no pattern knows is shown as it is rather than dropped.
+_NOTES_ZH: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"no data: (\w+) is not recorded yet"), "无数据：尚无{t1}记录"),
+    (re.compile(r"no data: (\w+)\.(\w+) is not recorded"), "无数据：{t1}未填写字段 {2}"),
+    (
+        re.compile(r"no data for (\w+) in (\S+) \(recorded (\S+) to (\S+)\)"),
+        "无数据：{2} 无{t1}（已有记录 {3} 至 {4}）",
+    ),
+    (re.compile(r"no data for (\w+) since (\S+)"), "数据不全：{2} 之后无{t1}"),
+    (re.compile(r"no data: no domain of Yilian records this activity yet"), "无数据：医联尚未记录此项活动"),
+    (
+        re.compile(r"no data: counted for a county's residents, not per facility"),
+        "无数据：按县域居民统计，不按机构统计",
+    ),
+    (re.compile(r"no data: census population of (.+)"), "无数据：缺少{1}的常住人口"),
+    (re.compile(r"no assessment recorded for (\S+)"), "无数据：{1} 尚未录入评估结果"),
+    (re.compile(r"no data for this period or the one a year before"), "无数据：本期或上年同期无数据"),
+    (re.compile(r"denominator is 0: nothing to measure in this scope and period"), "分母为 0：本范围本期无可统计对象"),
+    (re.compile(r"the year before is 0: growth is undefined"), "上年同期为 0：无法计算增长率"),
+    (re.compile(r"no data"), "无数据"),
+]
+
+
+STATUS_ZH = {"ok": "正常", "no_data": "无数据", "zero_denominator": "分母为0", "partial": "数据不完整"}
+
+
+def status_text(status: str, lang: str = "zh") -> str:
+    return status if lang == "en" else STATUS_ZH.get(status, status)
+
+
+def note_text(note: str | None, lang: str = "zh") -> str:
+    """An engine note for a reader of `lang` (English notes pass through)."""
+    if not note or lang == "en":
+        return note or ""
+    for pattern, zh in _NOTES_ZH:
+        m = pattern.fullmatch(note)
+        if m:
+            groups = m.groups()
+            return zh.format("", *groups, t1=TABLES_ZH.get(groups[0], groups[0]) if groups else "")
+    return note
 
 
 @lru_cache
@@ -85,7 +150,7 @@ def render_pdf(computed: Computed, lang: str = "zh") -> bytes:
                     p("—" if met is None else (yes if met else no)),
                     p(_num(r.numerator, "—")),
                     p(_num(r.denominator, "—")),
-                    p(r.note or ""),
+                    p(note_text(r.note, lang)),
                 ]
             )
         table = Table(
