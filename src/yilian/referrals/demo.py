@@ -249,7 +249,7 @@ def seed_demo_referrals(session: Session, *, count: int = 60, seed: int = 1) -> 
         if i % 6 == 5:
             # A down-referral written directly by the county hospital for a stable patient: recent, waiting for the
             # township to take the patient back.
-            path = [["triage"], ["triage", "offer"], []][i % 3]
+            path = [["triage"], ["triage", "offer"], []][(i // 6) % 3]
             sent, steps = _timeline(
                 rng, now, "offered" if path else "submitted", path, "routine", late=False, overdue=False
             )
