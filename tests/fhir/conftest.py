@@ -99,3 +99,14 @@ def observation(
         "effectiveDateTime": when,
         "valueQuantity": {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_subscription_cache() -> Iterator[None]:
+    """Tests empty the tables behind the store's back (clean_db): drop the process's copy of active Subscriptions,
+    which a real deployment refreshes by its periodic check."""
+    from yilian.fhir import subscriptions
+
+    subscriptions.clear_cache()
+    yield
+    subscriptions.clear_cache()

@@ -144,16 +144,15 @@ def update(
     validated: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Update (or update-as-create); returns the stored version and whether the resource existed before."""
-    existed = store.exists(session, res_type, res_id)
-    saved = store.update(session, res_type, res_id, resource, actor=actor, if_match=if_match, validated=validated)
+    saved, existed = store.replace(
+        session, res_type, res_id, resource, actor=actor, if_match=if_match, validated=validated
+    )
     after_write(session, actor, [written("update" if existed else "create", saved)])
     return saved, existed
 
 
 def delete(session: Session, actor: Actor, res_type: str, res_id: str) -> None:
-    was_live = store.exists(session, res_type, res_id)
-    store.delete(session, res_type, res_id, actor=actor)
-    if was_live:
+    if store.delete(session, res_type, res_id, actor=actor):
         after_write(session, actor, [Written("delete", res_type, res_id, None)])
 
 

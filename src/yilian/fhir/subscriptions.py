@@ -12,11 +12,13 @@ Delivery follows R4 rest-hook: with `channel.payload` set, the resource is sent 
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from sqlalchemy import and_, false, select
+from sqlalchemy import Connection, and_, false, func, select
 from sqlalchemy.orm import Session
 
 from yilian.errors import Invalid, YilianError
@@ -77,7 +79,50 @@ def prepare(resource: dict[str, Any]) -> None:
         resource["status"] = "active"
 
 
-def _active(session: Session) -> list[dict[str, Any]]:
+# Active subscriptions are read on every write, and there are few of them and they change rarely: each process keeps
+# them per database, drops its copy when it writes a Subscription itself, and at most every CACHE_CHECK_S seconds asks
+# the database whether any Subscription changed elsewhere (another worker process) — one probe of the
+# (res_type, last_updated) index instead of loading every Subscription's JSON on each write.
+CACHE_CHECK_S = 2.0
+
+
+@dataclass
+class _Cached:
+    stamp: tuple[int, Any]  # (how many Subscription rows, their latest lastUpdated): changes with any write
+    subscriptions: list[dict[str, Any]]
+    checked: float  # time.monotonic() of the last stamp check
+
+
+_cache: dict[str, _Cached] = {}
+_DIRTY = "yilian.fhir.subscriptions.dirty"  # session.info key: this transaction wrote a Subscription
+
+
+def clear_cache() -> None:
+    """Forget every process-local copy (tests that empty tables behind the store's back call this)."""
+    _cache.clear()
+
+
+def written(session: Session) -> None:
+    """The store wrote (or deleted) a Subscription in this session: drop the copy, and don't cache what this
+    uncommitted transaction sees (it may roll back)."""
+    session.info[_DIRTY] = True
+    _cache.pop(_db_key(session), None)
+
+
+def _db_key(session: Session) -> str:
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _stamp(session: Session) -> tuple[int, Any]:
+    from yilian.fhir.store import R
+
+    row = session.execute(select(func.count(), func.max(R.c.last_updated)).where(R.c.res_type == "Subscription")).one()
+    return int(row[0]), row[1]
+
+
+def _load(session: Session) -> list[dict[str, Any]]:
     from yilian.fhir.store import R, V
 
     rows = session.execute(
@@ -86,6 +131,23 @@ def _active(session: Session) -> list[dict[str, Any]]:
         .where(R.c.res_type == "Subscription", R.c.deleted == false())
     ).scalars()
     return [r for r in rows if r.get("status") == "active" and (r.get("channel") or {}).get("type") == "rest-hook"]
+
+
+def _active(session: Session) -> list[dict[str, Any]]:
+    if session.info.get(_DIRTY):
+        return _load(session)
+    key = _db_key(session)
+    now = time.monotonic()
+    cached = _cache.get(key)
+    if cached is not None and now - cached.checked < CACHE_CHECK_S:
+        return cached.subscriptions
+    stamp = _stamp(session)
+    if cached is not None and cached.stamp == stamp:
+        cached.checked = now
+        return cached.subscriptions
+    subscriptions = _load(session)
+    _cache[key] = _Cached(stamp, subscriptions, now)
+    return subscriptions
 
 
 def on_write(session: Session, written: list[dict[str, Any]]) -> int:
