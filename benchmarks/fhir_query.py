@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 PG = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -36,11 +37,88 @@ def _pct(values: list[float], p: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
 
 
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a local process in seconds (the server, its workers, PostgreSQL backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds of a process and its descendants (uvicorn's worker processes), by pid."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return {pid: _proc_cpu(pid) for pid in tree}
+
+
+def _backends_cpu(admin: Any, name: str) -> dict[int, float]:
+    from sqlalchemy import text
+
+    with admin.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :n"), {"n": name}).scalars().all()
+    return {pid: _proc_cpu(pid) for pid in pids}
+
+
+def _used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
+def _load(wanted: int, *, seed: int) -> None:
+    """Set-up, not the claim: write generated resources with the store's bulk writer (`store.bulk_put`: COPY into the
+    resource, version and index tables, search-index extraction included), in batches of one transaction each.
+
+    The generator's resources are valid R4 (`fhir_ingest.py` imports the same data through the validating
+    `yilian fhir import`, which is the import claim); skipping validation here makes a 1,000,000-resource load take
+    minutes instead of an hour."""
+    import fhir_synthetic
+
+    from yilian.db import unit_of_work
+    from yilian.fhir import store
+
+    patients = max(1, wanted // 509 + 1)
+    print(f"loading {patients:,} patients (≈ {patients * 509:,} resources) with store.bulk_put …", file=sys.stderr)
+    t0, done, batch = time.perf_counter(), 0, []
+
+    def flush() -> None:
+        nonlocal done
+        with unit_of_work() as session:
+            store.bulk_put(session, batch)
+        done += len(batch)
+        batch.clear()
+        if done % 100_000 < 5_000:
+            print(f"  {done:,} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+    for res in fhir_synthetic.resources(patients, 500, seed=seed):
+        batch.append(res)
+        if len(batch) >= 5_000:
+            flush()
+    if batch:
+        flush()
+    print(f"  loaded {done:,} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=1_000_000)
-    parser.add_argument("--database", help="an existing database to reuse (it is dropped at the end unless --keep)")
+    parser.add_argument(
+        "--database",
+        help="a database to build once and reuse: created when missing, topped up to --resources, never dropped",
+    )
+    parser.add_argument("--load-only", action="store_true", help="build/top up the database, then stop")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (`yilian serve --workers`)")
     parser.add_argument("--requests", type=int, default=4000, help="in all, half reads and half searches")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
@@ -48,13 +126,12 @@ def main() -> None:
     if args.quick:
         args.resources, args.requests = 50_000, 1000
 
-    import fhir_synthetic
     from sqlalchemy import create_engine, text
 
     admin = create_engine(PG, isolation_level="AUTOCOMMIT")
     name = args.database or f"yilian_bench_query_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    if not args.database:
-        with admin.connect() as conn:
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG.rsplit("/", 1)[0] + f"/{name}"
     work = Path(tempfile.mkdtemp(prefix="fhir-query-"))
@@ -66,7 +143,6 @@ def main() -> None:
     from yilian import db, migrations
     from yilian.db import unit_of_work
     from yilian.errors import Conflict
-    from yilian.fhir import bulk
     from yilian.security import service, tokens
 
     server = None
@@ -76,14 +152,7 @@ def main() -> None:
         with engine.connect() as conn:
             have = conn.execute(text("SELECT count(*) FROM fhir_resource")).scalar_one()
         if have < args.resources:
-            patients = max(1, (args.resources - have) // 509 + 1)
-            print(f"loading {patients:,} more patients (≈ {patients * 509:,} resources) …", file=sys.stderr)
-            t0 = time.perf_counter()
-            fhir_synthetic.write_ndjson(work / "load", patients, 500, seed=1000 + have)
-            summary = bulk.import_files(
-                sorted((work / "load").glob("*.ndjson")), batch_size=1000, report_path=work / "r.ndjson", workers=2
-            )
-            print(f"  loaded {summary.imported:,} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            _load(args.resources - have, seed=1000 + have)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             total = conn.execute(text("SELECT count(*) FROM fhir_resource")).scalar_one()
             conn.execute(text("ANALYZE"))  # autocommit: statistics written inside a rolled-back transaction vanish
@@ -98,6 +167,9 @@ def main() -> None:
                     text("SELECT res_id FROM fhir_resource WHERE res_type = 'Patient' ORDER BY random() LIMIT 500")
                 ).scalars()
             )
+        if args.load_only:
+            print(json.dumps({"database": name, "resources": total}))
+            return
         try:
             with unit_of_work() as session:
                 service.create_user(session, username="bench.admin", password="benchmark-only", role="system_admin")
@@ -111,13 +183,23 @@ def main() -> None:
         port = sock.getsockname()[1]
         sock.close()
         server = subprocess.Popen(
-            [sys.executable, "-m", "yilian", "serve", "--port", str(port), "--no-worker"],
+            [
+                sys.executable,
+                "-m",
+                "yilian",
+                "serve",
+                "--port",
+                str(port),
+                "--no-worker",
+                "--workers",
+                str(args.workers),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
+        for _ in range(1200):  # under load, importing the app in each worker takes minutes
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -164,6 +246,9 @@ def main() -> None:
                         if kind == "search":
                             sizes.append(len(r.json().get("entry", [])))
 
+        load_start = os.getloadavg()
+        server_before, db_before = _tree_cpu(server.pid), _backends_cpu(admin, name)
+        client_before = time.process_time()
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         for t in threads:
@@ -171,7 +256,11 @@ def main() -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        server_cpu = _used(server_before, _tree_cpu(server.pid))
+        db_cpu = _used(db_before, _backends_cpu(admin, name))
+        client_cpu = time.process_time() - client_before
         done = len(lat["read"]) + len(lat["search"])
+        sent = args.clients * (per_client + 10)  # warm-up requests included: the CPU counters saw them
         result = {
             "resources": total,
             "clients": args.clients,
@@ -184,11 +273,17 @@ def main() -> None:
             "search_p95_ms": _pct(lat["search"], 0.95),
             "search_p99_ms": _pct(lat["search"], 0.99),
             "search_mean_hits": round(statistics.mean(sizes), 1) if sizes else 0,
-            "requests_per_s": round(done / wall, 1),
-            "server": "yilian serve (1 uvicorn process)",
+            "requests_per_s": round(sent / wall, 1),
+            # CPU per request over the timed phase (warm-up included), load-independent: the server's processes,
+            # the PostgreSQL backends of its connections, and the 8 client threads (httpx) of this script.
+            "server_cpu_ms_per_request": round(server_cpu / sent * 1000, 2),
+            "db_cpu_ms_per_request": round(db_cpu / sent * 1000, 2),
+            "client_cpu_ms_per_request": round(client_cpu / sent * 1000, 2),
+            "server": f"yilian serve --workers {args.workers}",
             "db": "postgresql",
             "machine": f"{os.cpu_count()} cores, shared",
-            "load_avg_1m": round(os.getloadavg()[0], 1),
+            "load_avg_1m_start": round(load_start[0], 1),
+            "load_avg_1m_end": round(os.getloadavg()[0], 1),
         }
         if errors:
             print(f"errors, e.g. {errors[:3]}", file=sys.stderr)
@@ -202,7 +297,7 @@ def main() -> None:
                 server.kill()
                 server.wait()
         db.reset_engines()
-        if not args.keep:
+        if not (args.keep or args.database):
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -75,6 +75,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     worker: Annotated[bool, typer.Option(help="Also deliver outbox events in this process.")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="HTTP worker processes (each a Python interpreter: use the cores).")
+    ] = 1,
 ) -> None:
     """Serve the UI at /, FHIR at /fhir, JSON at /api/v1, health at /healthz."""
     import threading
@@ -85,13 +88,20 @@ def serve(
     from yilian.events.service import run_worker
 
     migrations.require_current(get_engine())
-    app_ = create_app()
+    # With one worker the app is served from this process; with several, each worker process builds its own and this
+    # one only supervises (and runs the outbox worker, which needs the domains' event handlers that create_app installs).
+    app_ = create_app() if workers == 1 or worker else None
     stopping = threading.Event()
-    if worker:
+    if worker:  # one outbox worker, whatever the number of HTTP workers
         threading.Thread(target=run_worker, args=(stopping.is_set,), daemon=True, name="outbox").start()
     err.print(f"Yilian on http://{host}:{port}  (FHIR /fhir · API /api/v1 · docs /api/docs)")
     try:
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
+        if app_ is not None and workers == 1:
+            uvicorn.run(app_, host=host, port=port, log_level="warning")
+        else:  # each worker process builds its own app
+            uvicorn.run(
+                "yilian.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+            )
     finally:
         stopping.set()
 

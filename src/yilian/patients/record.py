@@ -165,10 +165,9 @@ def decide(session: Session, actor: Actor, records: list[MpiRecord]) -> Access:
 
 
 def _person_records_for_ref(session: Session, patient_ref: str) -> list[MpiRecord]:
-    record = session.scalar(select(MpiRecord).where(MpiRecord.patient_ref == patient_ref))
-    if record is None:
-        return []
-    return _records(session, record.person_id)
+    """Every record of the person this record belongs to, in one query (the policy runs on every FHIR read)."""
+    person = select(MpiRecord.person_id).where(MpiRecord.patient_ref == patient_ref).scalar_subquery()
+    return list(session.scalars(select(MpiRecord).where(MpiRecord.person_id == person).order_by(MpiRecord.patient_ref)))
 
 
 def fhir_policy(session: Session, actor: Actor, action: str, res_type: str, patient: str | None) -> None:

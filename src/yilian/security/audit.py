@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from yilian.db import new_id, utcnow
 from yilian.security.actor import Actor
 from yilian.security.models import AuditEvent
+
+_INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
 def record(
@@ -22,22 +25,28 @@ def record(
     break_glass: bool = False,
     outcome: str = "success",
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        user_id=actor.user_id,
-        username=actor.username,
-        role=str(actor.role),
-        facility_id=actor.facility_id,
-        action=action,
-        patient_ref=patient,
-        resource_ref=resource,
-        reason=reason,
-        break_glass=break_glass,
-        outcome=outcome,
-        detail=detail,
+) -> None:
+    """One INSERT on the session's connection, now: inside the caller's transaction (it commits or rolls back with
+    the read or write it records) without the ORM's unit-of-work bookkeeping, which cost more than the row on every
+    FHIR read."""
+    session.execute(
+        _INSERT,
+        {
+            "id": new_id(),
+            "at": utcnow(),
+            "user_id": actor.user_id,
+            "username": actor.username,
+            "role": str(actor.role),
+            "facility_id": actor.facility_id,
+            "action": action,
+            "patient_ref": patient,
+            "resource_ref": resource,
+            "reason": reason,
+            "break_glass": break_glass,
+            "outcome": outcome,
+            "detail": detail,
+        },
     )
-    session.add(event)
-    return event
 
 
 def for_patient(session: Session, patient_refs: list[str], limit: int = 200) -> list[AuditEvent]:

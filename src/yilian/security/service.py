@@ -82,6 +82,50 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
+def update_user(
+    session: Session,
+    username: str,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    facility_id: uuid.UUID | None = None,
+    division_code: str | None = None,
+    actor: Actor = SYSTEM,
+) -> User:
+    """Change a user's role, workplace or whether they may sign in. Takes effect on their next request (cached actors
+    are dropped when app_user is written; see security.actor_cache)."""
+    user = get_user(session, username)
+    changes: dict[str, object] = {}
+    if role is not None:
+        try:
+            role_enum = Role(role)
+        except ValueError:
+            raise Invalid(f"role must be one of {', '.join(r.value for r in Role)}", field="role") from None
+        changes["role"] = role_enum.value
+    if facility_id is not None:
+        changes["facility_id"] = facility_id
+    if division_code is not None:
+        changes["division_code"] = division_code
+    if active is not None:
+        changes["active"] = active
+    new_role = Role(str(changes.get("role", user.role)))
+    if new_role in FACILITY_ROLES and changes.get("facility_id", user.facility_id) is None:
+        raise Invalid(f"a {new_role.value} works at a facility: give its id", field="facility_id")
+    if new_role in JURISDICTION_ROLES and not changes.get("division_code", user.division_code):
+        raise Invalid(f"a {new_role.value} is tied to a jurisdiction: give its division code", field="division_code")
+    for key, value in changes.items():
+        setattr(user, key, value)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.update",
+        resource=f"User/{user.id}",
+        detail={"username": username, **{k: str(v) for k, v in changes.items()}},
+    )
+    return user
+
+
 def actor_for(session: Session, username: str) -> Actor:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:

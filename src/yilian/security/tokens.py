@@ -6,11 +6,23 @@ from datetime import timedelta
 
 import jwt
 
-from yilian.config import get_settings
+from yilian.config import Settings, get_settings
 from yilian.db import utcnow
 from yilian.errors import Unauthorized
 
 ALGORITHM = "HS256"
+
+_key: tuple[Settings, str] | None = None
+
+
+def _secret() -> str:
+    """The signing key, read once per settings object: without a configured key it lives in a file of the data dir,
+    and reading that file on every request cost more than checking the signature."""
+    global _key
+    settings = get_settings()
+    if _key is None or _key[0] is not settings:
+        _key = (settings, settings.resolved_secret_key())
+    return _key[1]
 
 
 def issue(username: str, *, kind: str = "api", hours: int | None = None) -> str:
@@ -22,12 +34,12 @@ def issue(username: str, *, kind: str = "api", hours: int | None = None) -> str:
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(hours=hours or settings.token_hours)).timestamp()),
     }
-    return jwt.encode(claims, settings.resolved_secret_key(), algorithm=ALGORITHM)
+    return jwt.encode(claims, _secret(), algorithm=ALGORITHM)
 
 
 def username_from(token: str) -> str:
     try:
-        claims = jwt.decode(token, get_settings().resolved_secret_key(), algorithms=[ALGORITHM])
+        claims = jwt.decode(token, _secret(), algorithms=[ALGORITHM])
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the token has expired; sign in again or run `yilian token --user NAME`") from exc
     except jwt.PyJWTError as exc:

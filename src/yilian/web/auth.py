@@ -6,7 +6,7 @@ from fastapi import Request
 
 from yilian.db import read_session
 from yilian.errors import Unauthorized
-from yilian.security import service, tokens
+from yilian.security import actor_cache, service, tokens
 from yilian.security.actor import Actor
 
 SESSION_COOKIE = "yilian_session"
@@ -31,9 +31,12 @@ def current_actor(request: Request) -> Actor:
     token = _token(request)
     if not token:
         raise Unauthorized("sign in first: send a bearer token or log in")
-    username = tokens.username_from(token)
-    with read_session() as session:
-        actor = service.actor_for(session, username)
+    username = tokens.username_from(token)  # signature and expiry: every request
+    actor, generation = actor_cache.get(username)
+    if actor is None:
+        with read_session() as session:
+            actor = service.actor_for(session, username)
+        actor_cache.put(actor, generation)
     request.state.actor = actor
     return actor
 
