@@ -303,7 +303,7 @@ def test_a_county_hospital_doctor_sees_their_own_figures_against_targets(users, 
 def test_the_function_guide_matrix_shows_what_each_county_uses(users, demo_site) -> None:  # type: ignore[no-untyped-def]
     base = demo_site.url
     page = users("official")
-    open_dashboard(page, base, "set=county-community")
+    page.goto(f"{base}/indicators?set=county-community&view=definitions")  # the definitions: nothing to compute
     page.get_by_test_id("functions-link").click()
     page.wait_for_url(re.compile(r"/indicators/functions"))
     period = page.locator("input[name=period]").input_value()
@@ -313,9 +313,14 @@ def test_the_function_guide_matrix_shows_what_each_county_uses(users, demo_site)
     assert page.locator("[data-testid=function-matrix] th[data-testid^=class-]").count() == 5
     for s in m["scopes"]:
         assert page.get_by_test_id(f"used-{s['scope']}").inner_text() == f"{s['used']} / 36"
+    shown = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('[data-testid^="cell-"]')]
+                   .map(td => [td.dataset.testid, td.innerText.trim()]))"""
+    )
+    assert len(shown) == 36 * len(m["scopes"])
     for f in m["functions"]:
         for scope, c in f["cells"].items():
-            text = page.get_by_test_id(f"cell-{f['id']}-{scope}").inner_text().strip()
+            text = shown[f"cell-{f['id']}-{scope}"]
             if c["state"] == "used":
                 assert text == f"✓ {_fmt(c['count'])}"
             elif c["state"] == "not_used":
@@ -415,7 +420,7 @@ def test_the_monthly_report_prints_and_comes_as_a_pdf_and_the_excel_export_can_b
 def test_the_pages_speak_english_when_asked(users, demo_site) -> None:  # type: ignore[no-untyped-def]
     base = demo_site.url
     page = users("official")
-    open_dashboard(page, base, "set=county-community&indicator=cc.in_county_inpatient_share")
+    page.goto(f"{base}/")
     page.get_by_role("link", name="English").click()
     try:
         open_dashboard(page, base, "set=county-community&indicator=cc.in_county_inpatient_share")
