@@ -9,7 +9,7 @@ a null value with a status and a note, never a 0 that looks like a measurement.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -78,6 +78,7 @@ class Engine:
         self._coverage: dict[tuple[str, str | None], rules.Coverage] = {}
         self._filled: dict[str, dict[str, int]] = {}
         self._measured: dict[tuple[Any, ...], dict[str, float | None]] = {}
+        self._sql: dict[tuple[Any, ...], str] = {}
         # the columns definitions read, per table: only these (and the derived ones) are materialised
         self._wanted: dict[str, set[str]] = {}
         for s in definitions.load_all().values():
@@ -92,6 +93,7 @@ class Engine:
                 have |= cols
                 self._enriched.pop(t, None)
                 self._filled.pop(t, None)
+                self._sql.clear()
 
     # ------------------------------------------------------------------ tables
     def base(self, name: str) -> ir.Table:
@@ -321,15 +323,22 @@ class Engine:
     ) -> ir.Table:
         by = ind.scope_of(m)
         assert by is not None
-        county_col = by.division or COUNTY_OF.get(by.facility or "")
-        if scopes and county_col in t.columns and all(_whole_county(s) for s in scopes):
+        county_col = self._county_column(ind, m, t, scopes) if scopes else None
+        if county_col is not None:
             # Whole counties: a row's scope is its county column, so no join with the scope map over millions of
             # rows (the same rows as the join: a county scope holds exactly the facilities whose county it is).
-            return t.filter(t[county_col].isin([s.key for s in scopes])).mutate(scope_key=t[county_col])
+            return t.filter(t[county_col].isin([s.key for s in scopes or []])).mutate(scope_key=t[county_col])
         fmap, dmap = maps
         if by.facility:
             return t.inner_join(fmap, t[by.facility] == fmap.scope_fid)
         return t.inner_join(dmap, t[by.column] == dmap.scope_county)
+
+    def _county_column(self, ind: Indicator, m: Measure, t: ir.Table, scopes: list[Scope]) -> str | None:
+        """The county column that says a row's scope, when every scope is a whole county and `t` has it."""
+        by = ind.scope_of(m)
+        assert by is not None
+        col = by.division or COUNTY_OF.get(by.facility or "")
+        return col if col and col in t.columns and all(_whole_county(s) for s in scopes) else None
 
     # ------------------------------------------------------------------ measures
     def _window_preds(self, t: ir.Table, m: Measure, period: rules.Period) -> list[ir.BooleanValue]:
@@ -380,6 +389,25 @@ class Engine:
     def _key(self, ind: Indicator, m: Measure, period: rules.Period) -> tuple[Any, ...]:
         return (ind.id, id(m), period.label)
 
+    def _run(self, key: tuple[Any, ...] | None, build: Callable[[], ir.Table]) -> list[dict[str, Any]]:
+        """Execute a query. On DuckDB its SQL is compiled once per engine and key: building and compiling the Ibis
+        expression costs as much as running it on half a million rows, and a second request on the same snapshot
+        asks the same queries."""
+        if key is None or self.con.name != "duckdb":
+            return list(self.con.to_pyarrow(build()).to_pylist())
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = self._sql[key] = str(self.con.compile(build()))
+        return list(self.con.raw_sql(sql).to_arrow_table().to_pylist())
+
+    @staticmethod
+    def _signature(members: list[tuple[Indicator, Measure, rules.Period]]) -> tuple[Any, ...]:
+        """What a query's SQL depends on: the measures (their definitions, not their identity), scopes and periods."""
+        return tuple(
+            (ind.id, m.model_dump_json(), ind.scope_of(m).model_dump_json(), p.start, p.end)  # type: ignore[union-attr]
+            for ind, m, p in members
+        )
+
     def prefetch(
         self,
         items: list[tuple[Indicator, Measure, rules.Period]],
@@ -407,19 +435,28 @@ class Engine:
         for members in additive.values():
             self._additive(members, scopes)
         for members in other.values():
-            ind0, m0, period0 = members[0]
-            t = self._window(m0, period0)
-            single = len(members) == 1 and self._where(t, m0) is not None
-            if single:
-                # one measure: its conditions filter the rows before the join (as a filter on the aggregate, a
-                # distinct count would test every row of the table, an `in` list too)
-                t = t.filter(self._where(t, m0))
-            j = self.in_scopes(ind0, m0, t, maps, scopes)
-            metrics = {
-                f"m{i}": self._metric(j, m, None if single else self._where(j, m))
-                for i, (_, m, _) in enumerate(members)
-            }
-            table = self.con.to_pyarrow(j.group_by("scope_key").aggregate(**metrics)).to_pylist()
+
+            def build(members: list[tuple[Indicator, Measure, rules.Period]] = members) -> ir.Table:
+                ind0, m0, period0 = members[0]
+                t = self._window(m0, period0)
+                single = len(members) == 1 and self._where(t, m0) is not None
+                if single:
+                    # one measure: its conditions filter the rows before the join (as a filter on the aggregate, a
+                    # distinct count would test every row of the table, an `in` list too)
+                    t = t.filter(self._where(t, m0))
+                j = self.in_scopes(ind0, m0, t, maps, scopes)
+                metrics = {
+                    f"m{i}": self._metric(j, m, None if single else self._where(j, m))
+                    for i, (_, m, _) in enumerate(members)
+                }
+                return j.group_by("scope_key").aggregate(**metrics)
+
+            # a query joined to the scope maps (tables of this request) is not kept; one by county columns is
+            ind0, m0, _ = members[0]
+            assert m0.table is not None
+            by_county = self._county_column(ind0, m0, self.table(m0.table), scopes) is not None
+            key = ("by", self._signature(members), tuple(s.key for s in scopes)) if by_county else None
+            table = self._run(key, build)
             for i, (ind, m, period) in enumerate(members):
                 got = {str(row["scope_key"]): row[f"m{i}"] for row in table}
                 self._measured[self._key(ind, m, period)] = self._settle(m, got, scopes)
@@ -439,30 +476,35 @@ class Engine:
         m0 = members[0][1]
         assert m0.table is not None
         t = self.table(m0.table)
-        # only the rows of the periods asked for (their union: the year and the one before, for a growth)
-        lo = min((p for _, _, p in members), key=lambda p: p.start)
-        hi = max((p for _, _, p in members), key=lambda p: p.end)
-        window = self._window_preds(t, m0, rules.Period(lo.label, lo.start, hi.end))
-        rows = t.filter(*window) if window else t
-        keys: list[str] = []
-        metrics: dict[str, ir.Value] = {}
-        for i, (ind, m, period) in enumerate(members):
-            col, _ = self._scope_column(ind, m, rows, scopes)
-            if col not in keys:
-                keys.append(col)
-            pred = None
-            where = self._where(rows, m)
-            for p in self._window_preds(rows, m, period) + ([where] if where is not None else []):
-                pred = p if pred is None else pred & p
-            kind, value = m.reducer
-            if kind == "count":
-                metrics[f"n{i}"] = rows.count(where=pred)
-            else:
-                assert value is not None
-                metrics[f"n{i}"] = rows[value].sum(where=pred).cast("float64")
-                if m.per:
-                    metrics[f"d{i}"] = rows[m.per].sum(where=pred).cast("float64")
-        table = self.con.to_pyarrow(rows.group_by(keys).aggregate(**metrics)).to_pylist()
+
+        def build() -> ir.Table:
+            # only the rows of the periods asked for (their union: the year and the one before, for a growth)
+            lo = min((p for _, _, p in members), key=lambda p: p.start)
+            hi = max((p for _, _, p in members), key=lambda p: p.end)
+            window = self._window_preds(t, m0, rules.Period(lo.label, lo.start, hi.end))
+            rows = t.filter(*window) if window else t
+            keys: list[str] = []
+            metrics: dict[str, ir.Value] = {}
+            for i, (ind, m, period) in enumerate(members):
+                col, _ = self._scope_column(ind, m, rows, scopes)
+                if col not in keys:
+                    keys.append(col)
+                pred = None
+                where = self._where(rows, m)
+                for p in self._window_preds(rows, m, period) + ([where] if where is not None else []):
+                    pred = p if pred is None else pred & p
+                kind, value = m.reducer
+                if kind == "count":
+                    metrics[f"n{i}"] = rows.count(where=pred)
+                else:
+                    assert value is not None
+                    metrics[f"n{i}"] = rows[value].sum(where=pred).cast("float64")
+                    if m.per:
+                        metrics[f"d{i}"] = rows[m.per].sum(where=pred).cast("float64")
+            return rows.group_by(keys).aggregate(**metrics)
+
+        whole = all(_whole_county(s) for s in scopes)  # the only thing of the scopes the SQL depends on
+        table = self._run(("sum", self._signature(members), whole), build)
         # which scopes a county or a facility id belongs to (a facility may be in a county and in a consortium)
         by_county: dict[str, list[str]] = {}
         by_facility: dict[str, list[str]] = {}
