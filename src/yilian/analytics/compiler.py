@@ -709,6 +709,8 @@ class CompiledView:
     # the query parsing JSON text into it (`_fhir`), which stands for {parsed} in sql_template
     shape: dict | None = None
     parse_sql: str | None = None
+    # the same rows as one query per top-level unionAll branch, in another order (typed._split_union)
+    split_template: str | None = None
 
     @property
     def types(self) -> list[str]:
@@ -723,13 +725,14 @@ class CompiledView:
         """The typed engine's query over rows that already hold the parsed `_fhir` STRUCT (a typed snapshot: a
         STRUCT with at least the members of `shape`), instead of parsing JSON text."""
         assert self.parse_sql is not None, "only a typed view reads a typed snapshot"
-        return self._fill(self.sql_template.replace("{parsed}", f"SELECT _fhir FROM {relation}"), keyed)
+        template = self.split_template or self.sql_template
+        return self._fill(template.replace("{parsed}", f"SELECT _fhir FROM {relation}"), keyed)
 
     def _fill(self, text: str, keyed: bool) -> str:
         key_expr = self.key_sql
         if not keyed:
             key, inner = "", ""
-        elif "{inner_key}" in text:
+        elif "{inner_key}" in text:  # the rows come out of an unnesting (or a filter) named `rows`
             key, inner = f", rows.{KEY_COLUMN}", f", {key_expr} AS {KEY_COLUMN}"
         else:
             key, inner = f",\n  {key_expr} AS {KEY_COLUMN}", ""

@@ -22,7 +22,7 @@ from yilian.analytics.compiler import KEY_COLUMN, CompiledView, compile_view, q,
 from yilian.analytics.models import MaterializedView
 from yilian.analytics.runner import _clean, connect
 from yilian.db import utcnow
-from yilian.errors import Invalid, NotFound
+from yilian.errors import Invalid, NotFound, YilianError
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,15 @@ def materialize_views(
     taken = snapshot.take(session, root)
     say(f"snapshot: part {taken.part}, {taken.new_versions} new resource versions")
     all_parts = snapshot.parts(root)
-    compiled = {name: typed.fast(compile_view(entry.definition)) for name, entry in in_effect.items()}
     todo = names or list(in_effect)
+    compiled = {}
+    for name, entry in in_effect.items():
+        try:
+            compiled[name] = typed.fast(compile_view(entry.definition))
+        except YilianError:
+            if name in todo:
+                raise
+            # a view not materialised now does not get to stop the others; it only widens no typed snapshot
     # the typed snapshot of each type these views read, covering every view in effect on it (not only the ones
     # materialised now: a later `--view` run then finds its members there instead of rebuilding the file)
     held: dict[str, typed_snapshot.Held] = {}

@@ -524,6 +524,50 @@ def _choice_root(node: fp.Node) -> tuple[str, str] | None:
     return None
 
 
+Branch = tuple[list[tuple[str, str | None]], str | None, str | None]  # (columns, list of rows to unnest, condition)
+
+
+def _split_union(view: dict, t: _Typed, columns: list[tuple[str, str | None]]) -> list[Branch] | None:
+    """The view as one query per branch of its top-level `unionAll`, when its rows come from just that (observation:
+    its own value, and one row per component): a branch `forEach: where(…)` becomes a plain filter, and no list of
+    rows is concatenated. ≈ 37 % less CPU for observation's query; the rows come grouped by branch instead of by
+    resource, so only materialisation (where order does not matter) uses it — see CompiledView.sql_over_typed."""
+    listed = [
+        sel for sel in view["select"] if any(k in sel for k in ("unionAll", "forEach", "forEachOrNull", "select"))
+    ]
+    if len(listed) != 1 or set(listed[0]) - {"unionAll"}:
+        return None
+    j = view["select"].index(listed[0])
+    out: list[Branch] = []
+    for k, u in enumerate(listed[0]["unionAll"]):
+        field = f"select[{j}].unionAll[{k}]"
+        cond = None
+        focus = u.get("forEach")
+        parsed = fp.parse(focus) if isinstance(focus, str) else None
+        if (
+            isinstance(parsed, fp.Call)
+            and parsed.name == "where"
+            and parsed.base is None
+            and set(u) <= {"forEach", "column"}
+        ):
+            ctx = Ctx(t.resource, t.resource, "0", field)
+            cond = f"coalesce({t.truth(t.expr(parsed.args[0], ctx), ctx)}, false)"
+            rows = t.body({"column": u.get("column", [])}, t.resource, "0", field)
+        else:
+            rows = t.select(u, t.resource, "0", field)
+        cols: list[tuple[str, str | None]]
+        if rows.single is not None:
+            named = dict(zip(rows.names, rows.single, strict=True))
+            cols = [(n, e if e is not None else named[n]) for n, e in columns]
+            out.append((cols, None, cond))
+        elif cond is None:
+            cols = [(n, e if e is not None else f"r.{t.d.ident(n)}") for n, e in columns]
+            out.append((cols, rows.lst, None))
+        else:
+            return None
+    return out
+
+
 def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
     """The view as SQL over typed resources in `dialect`; raises Unsupported when it needs the JSON compiler.
 
@@ -552,6 +596,7 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
         conds.append(
             f"coalesce({t.truth(t.one(t.expr(fp.parse(w['path']), ctx), 'where gave several values'), ctx)}, false)"
         )
+    split = _split_union(view, t, columns) if not d.spark else None
     key = t.member(t.resource, "id")
     shape = t.root.parse_shape()
     assert isinstance(shape, dict)
@@ -565,6 +610,19 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
     if conds:
         source = "SELECT * FROM ({parsed}) AS parsed WHERE " + " AND ".join(conds)
     sql = view_query(columns, listed.lst, source, d)
+    split_sql = None
+    if split is not None:
+        branches = []
+        for cols, rows, cond in split:
+            if rows is not None:
+                branches.append(view_query(list(cols), rows, source, d))
+            else:
+                where = f" WHERE {cond}" if cond else ""
+                listed_cols = ", ".join(f"{e} AS {d.ident(n)}" for n, e in cols)
+                branches.append(
+                    f"SELECT {listed_cols}{{key}}\nFROM (SELECT src.*{{inner_key}} FROM ({source}) AS src{where}) AS rows"
+                )
+        split_sql = "SELECT * FROM (" + "\nUNION ALL\n".join(f"({b})" for b in branches) + ") AS branches"
     return CompiledView(
         view=view,
         name=reference.name,
@@ -577,6 +635,7 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
         engine=f"typed ({d.name})",
         shape=shape,
         parse_sql=parse_sql,
+        split_template=split_sql,
     )
 
 
