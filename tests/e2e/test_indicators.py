@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from yilian.indicators.pages import _fmt
+from yilian.indicators.rules import UNITS
 
 SHOTS = Path(os.environ.get("YILIAN_SCREENSHOTS", "test-results/screenshots"))
 NO_DATA = "无数据"
@@ -208,6 +209,7 @@ def test_an_official_drills_from_the_province_to_a_facility(users, demo_site) ->
     trail = page.get_by_test_id("trail").inner_text()
     assert trail.startswith("范围: 山西省 › 临汾市 › ") and counties[county]["scope_name"] in trail
     shot(page, "drill-county")
+    page.get_by_test_id("table-link").click()  # the county's many facilities: the table opens under the chart
     first = page.locator("[data-testid=chart-table] tr[data-testid^=chart-row-]").first
     facility_id = first.get_attribute("data-testid").removeprefix("chart-row-")
     shown = first.locator("td").nth(2).inner_text().strip()
@@ -246,6 +248,8 @@ def test_a_consortium_administrator_compares_the_members_of_their_community(user
     rows.first.locator("a").click()  # its members compared, facility by facility
     page.wait_for_url(re.compile(rf"scope={consortium}&view=facilities"))
     page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('ranking'))")
+    page.get_by_test_id("table-link").click()  # a long table is folded under the chart: one click opens it
+    assert page.get_by_test_id("chart-table").is_visible()
     members = page.locator("[data-testid=chart-table] tr[data-testid^=chart-row-]")
     drawn = chart(page, "ranking")
     assert members.count() == len(drawn["series"][0]) > 1
@@ -380,7 +384,7 @@ def test_the_monthly_report_prints_and_comes_as_a_pdf_and_the_excel_export_can_b
     for d in data:
         r = expected[d["指标编号"], d["范围"]]
         assert d["数值"] == (r["value"] if r["value"] is not None else NO_DATA)
-        assert d["单位"] in {"%", "每万人", "每10万人", "比值", "个", "天", "小时", "元", "是/否"} or d["单位"]
+        assert d["单位"] == UNITS[r["unit"]][1]  # every figure with its unit, in words
         assert not re.search(r"[a-z]{4}", d["说明"] or "")  # the notes in Chinese, like the pages
         assert d["状态"] in {"正常", "无数据", "分母为0", "数据不完整"}
     units = {d["指标编号"]: d["单位"] for d in data}
