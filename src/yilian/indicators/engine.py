@@ -398,7 +398,7 @@ class Engine:
         sql = self._sql.get(key)
         if sql is None:
             sql = self._sql[key] = str(self.con.compile(build()))
-        return list(self.con.raw_sql(sql).to_arrow_table().to_pylist())
+        return list(self.con.con.sql(sql).to_arrow_table().to_pylist())
 
     @staticmethod
     def _signature(members: list[tuple[Indicator, Measure, rules.Period]]) -> tuple[Any, ...]:
