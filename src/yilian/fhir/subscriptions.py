@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from sqlalchemy import Connection, and_, false, func, select
+from sqlalchemy import Connection, and_, event, false, func, select
 from sqlalchemy.orm import Session
 
 from yilian.errors import Invalid, YilianError
@@ -105,8 +105,13 @@ def clear_cache() -> None:
 def written(session: Session) -> None:
     """The store wrote (or deleted) a Subscription in this session: drop the copy, and don't cache what this
     uncommitted transaction sees (it may roll back)."""
-    session.info[_DIRTY] = True
-    _cache.pop(_db_key(session), None)
+    key = _db_key(session)
+    _cache.pop(key, None)
+    if not session.info.get(_DIRTY):
+        session.info[_DIRTY] = True
+        # Again at commit: another request of this process may have reloaded the copy meanwhile, without this
+        # transaction's (then uncommitted) change.
+        event.listen(session, "after_commit", lambda _session: _cache.pop(key, None), once=True)
 
 
 def _db_key(session: Session) -> str:
