@@ -245,9 +245,11 @@ def test_a_consortium_administrator_compares_the_members_of_their_community(user
     assert chart(page, "ranking")["series"][0][0] == mine["cc.primary_visit_share"]["value"]
     shot(page, "consortia")
 
+    consortium_name = rows.first.locator("td").nth(1).inner_text().strip()
     rows.first.locator("a").click()  # its members compared, facility by facility
     page.wait_for_url(re.compile(rf"scope={consortium}&view=facilities"))
     page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('ranking'))")
+    assert page.get_by_test_id("trail").inner_text().strip().endswith(f" › {consortium_name}")  # under its county
     page.get_by_test_id("table-link").click()  # a long table is folded under the chart: one click opens it
     assert page.get_by_test_id("chart-table").is_visible()
     members = page.locator("[data-testid=chart-table] tr[data-testid^=chart-row-]")

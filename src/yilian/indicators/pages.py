@@ -85,6 +85,12 @@ def dashboard(
             engine = service.open_engine(snapshot)
             snapshot_id = engine.snap.id
             places = service.places(engine)
+            if (
+                scope and not scope.isdigit()
+            ):  # a consortium's members: the trail ends at the consortium, under its county
+                for c in engine.con.to_pyarrow(engine.base("consortium")).to_pylist():
+                    if str(c["id"]) == scope:
+                        places[scope] = {"name": c["name"], "kind": "consortium", "parent": c["division_code"]}
             if view == "consortia":
                 for c in service.consortia_in(engine, scope):
                     results += service.compute(engine, iset.id, period, c, {chosen.id}).results
