@@ -24,7 +24,7 @@ from yilian.patients import rules, service
 from yilian.patients.features import display_name
 from yilian.patients.models import MpiLink, MpiPerson, MpiRecord, MpiReview
 from yilian.patients.names import name_keys
-from yilian.security import audit, scope
+from yilian.security import actor_cache, audit, scope
 from yilian.security.actor import Actor
 from yilian.security.models import AuditEvent
 from yilian.security.roles import CLINICAL_ROLES, JURISDICTION_ROLES, Role
@@ -59,19 +59,20 @@ class FacilityInfo:
 
 
 _FACILITY_TTL_S = 60.0
-_facility_cache: dict[str, tuple[float, FacilityInfo | None]] = {}
+_facility_cache: dict[str, tuple[float, int, FacilityInfo | None]] = {}
 
 
 def facility_info(session: Session, value: str | None) -> FacilityInfo | None:
     """The facility a record names (managingOrganization reference or facility code), with its consortia.
 
-    Cached for a minute per process: the policy runs on every FHIR read and facilities rarely change."""
+    Cached for a minute per process: the policy runs on every FHIR read and facilities rarely change. A write to the
+    facility or consortium-membership tables in this process drops the entry at once (actor_cache's generation)."""
     if not value:
         return None
-    now = time.monotonic()
+    now, generation = time.monotonic(), actor_cache.generation()
     hit = _facility_cache.get(value)
-    if hit is not None and now - hit[0] < _FACILITY_TTL_S:
-        return hit[1]
+    if hit is not None and now - hit[0] < _FACILITY_TTL_S and hit[1] == generation:
+        return hit[2]
     from yilian.network import service as network
 
     key = value.removeprefix("Organization/")
@@ -86,7 +87,7 @@ def facility_info(session: Session, value: str | None) -> FacilityInfo | None:
         info = FacilityInfo(f.id, f.code, f.name, f.level, f.division_code, consortia)
     if len(_facility_cache) > 20_000:
         _facility_cache.clear()
-    _facility_cache[value] = (now, info)
+    _facility_cache[value] = (now, generation, info)
     return info
 
 

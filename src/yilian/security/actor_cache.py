@@ -54,6 +54,11 @@ def put(actor: Actor, generation: int) -> None:
         _actors[actor.username] = (time.monotonic(), actor)
 
 
+def generation() -> int:
+    """Changes whenever a watched table is written in this process: other caches of facility facts key on it."""
+    return _generation
+
+
 def forget() -> None:
     global _generation
     with _lock:
