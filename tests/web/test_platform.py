@@ -35,3 +35,21 @@ def test_it_answers_api_callers_without_a_token_with_json_401(http, engine: Engi
     response = http.get("/api/v1/network/facilities")
     assert response.status_code in (401, 404)
     assert response.headers["content-type"].startswith("application/json")
+
+
+def test_switching_language_returns_to_the_same_page_with_its_filters(http) -> None:
+    import re
+    from html import unescape
+
+    page = http.get("/login", params={"next": "/indicators?scope=141000&period=2026-10"})
+    link = unescape(re.search(r'href="(/lang/en\?next=[^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+    switched = http.get(link)
+    assert switched.status_code == 303
+    # Back on the very page, its own query string (here the login page's onward target with its filters) intact.
+    assert switched.headers["location"] == "/login?next=%2Findicators%3Fscope%3D141000%26period%3D2026-10"
+    assert "yilian_lang=en" in switched.headers["set-cookie"]
+
+
+def test_the_language_switch_never_sends_a_user_to_another_site(http) -> None:
+    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        assert http.get("/lang/en", params={"next": target}).headers["location"] == "/"

@@ -21,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 
 def _safe_next(target: str | None) -> str:
     # Only local paths: never redirect a signed-in user to another site.
-    if target and target.startswith("/") and not target.startswith("//"):
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
     return "/"
 

@@ -50,6 +50,8 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "actor": getattr(request.state, "actor", None),
         "nav": nav_for(getattr(request.state, "actor", None)),
         "path": request.url.path,
+        # Where the language switch returns to: the same page with its filters (scope, period, indicator …).
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     }
     ctx.update(context or {})
     html = environment().get_template(name).render(ctx)
