@@ -161,3 +161,7 @@ def test_the_demo_fills_the_county_community_indicators_for_every_county(demo_si
     assert all(0 < v <= 100 for v in shares)
     admitted = [r for r in by_id["cc.in_county_inpatient_share"] if r["denominator"]]
     assert len(admitted) >= 8 and all(r["numerator"] <= r["denominator"] for r in admitted)
+    # County-hospital doctors rotating down to township centres: every county has some, a few per 10,000 residents.
+    posted = by_id["cc.lead_doctors_posted_per_10k"]
+    assert all(r["numerator"] and r["numerator"] >= 1 for r in posted)
+    assert all(0 < r["value"] < 5 for r in posted)

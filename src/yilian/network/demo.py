@@ -14,12 +14,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from yilian.db import utcnow
 from yilian.errors import Invalid
 from yilian.network import rules, service
 from yilian.network.models import (
@@ -499,6 +500,7 @@ class _Builder:
         self.progress(f"facilities generated: {len(self.facilities)}")
         self.build_city_consortia(divisions, city, city_hospitals, national)
         self.build_postings(city_hospitals, national)
+        self.build_rotations_down()
         timings["generate"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -1030,6 +1032,34 @@ class _Builder:
                         "specialty": p["specialty"],
                         "start": date(2023, 1 + j * 6, 1),
                         "end": None,
+                    }
+                )
+
+    def build_rotations_down(self) -> None:
+        """County-hospital doctors of attending title or above rotating to township centres (下沉), half a year each:
+        the tight county community's first resource indicator counts them. A few per county, some rotations over,
+        some running, dated around the demo's activity (the last 90 days)."""
+        today = utcnow().date()
+        eligible_titles = {Title.ATTENDING.value, Title.ASSOCIATE_CHIEF.value, Title.CHIEF.value}
+        for c in self.counties:
+            lead = next((h for h in self.county_hospitals[c.code] if h["kind"] == Kind.GENERAL.value), None)
+            centres = [f for code, f in self.township_centres.items() if code.startswith(c.code)]
+            if lead is None or not centres:
+                continue
+            doctors = [
+                p for p in self.practitioners if p["home_facility_id"] == lead["id"] and p["title"] in eligible_titles
+            ]
+            for j, p in enumerate(self.rng.sample(doctors, min(len(doctors), self.rng.randint(2, 8)))):
+                start = today - timedelta(days=self.rng.randint(20, 300))
+                self.roles.append(
+                    {
+                        "id": self.uid(f"rotation/{c.code}/{j}"),
+                        "practitioner_id": p["id"],
+                        "facility_id": self.rng.choice(centres)["id"],
+                        "kind": "posting",
+                        "specialty": p["specialty"],
+                        "start": start,
+                        "end": start + timedelta(days=182),
                     }
                 )
 
