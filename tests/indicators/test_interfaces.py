@@ -148,6 +148,13 @@ def test_the_command_prints_the_json_contract_and_refuses_a_bad_period(
     assert code == 2 and "--period" in err and "Traceback" not in err
     code, out, err = _yilian([*compute, "--period", "2026", "--format", "pdf"], capsys, monkeypatch)
     assert code == 2 and "--format" in err
+    # A province city by city, as its dashboard shows it.
+    code, out, err = _yilian([*compute, "--period", "2026", "--scope", "14", "--by", "city"], capsys, monkeypatch)
+    assert code == 0, err
+    cities = {r["scope"] for r in json.loads(out)}
+    assert "1410" in cities and all(len(c) == 4 and c.startswith("14") for c in cities)
+    code, out, err = _yilian([*compute, "--period", "2026", "--by", "town"], capsys, monkeypatch)
+    assert code == 2 and "--by" in err
 
 
 def test_the_rows_behind_a_number_are_listed_and_each_patient_shown_is_audited(

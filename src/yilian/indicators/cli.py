@@ -47,10 +47,15 @@ def compute_command(
         bool, typer.Option("--measure-report", help="JSON as a FHIR Bundle of MeasureReports.")
     ] = False,
     lang: Annotated[str, typer.Option(help="zh or en (names in xlsx).")] = "zh",
+    by: Annotated[
+        str, typer.Option(help="county (every county under the scope) or city (a province city by city).")
+    ] = ("county"),
 ) -> None:
     """Compute a set for a period and print one object per indicator and scope."""
     if format_ not in service.FORMATS:
         raise Invalid(f"--format must be one of {', '.join(service.FORMATS)}", field="--format")
+    if by not in ("county", "city"):
+        raise Invalid("--by must be county or city", field="--by")
     definitions.get_set(set_id, field="--set")
     rules.parse_period(period, field="--period")
     if format_ == "xlsx" and output is None:
@@ -61,7 +66,7 @@ def compute_command(
         snapshot_id = snap.id
     engine = service.open_engine(snapshot_id)
     with err.status(f"computing {set_id} for {period} on snapshot {engine.snap.id}"):
-        computed = service.compute(engine, set_id, period, scope)
+        computed = service.compute(engine, set_id, period, scope, by_city=by == "city")
     err.print(f"[green]{len(computed.results)} results[/] on snapshot {computed.snapshot.id}")
     if format_ == "xlsx":
         assert output is not None
