@@ -138,6 +138,8 @@ def generate(residents: int, encounters: int, seed: int = 7) -> dict[str, pa.Tab
     down_n = int(down_mask.sum())
     down_at = up_at[down_mask] + (rng.gamma(2, 4, down_n) * 86400).astype("timedelta64[s]")
     up_ids = np.char.add("RU", np.arange(up_n).astype(str))
+    back_down = np.full(up_n, np.datetime64("NaT"), dtype=down_at.dtype)  # when an up-referral's patient went back down
+    back_down[down_mask] = down_at
     referral = pa.table(
         {
             "id": np.concatenate([up_ids, np.char.add("RD", np.arange(down_n).astype(str))]),
@@ -152,7 +154,10 @@ def generate(residents: int, encounters: int, seed: int = 7) -> dict[str, pa.Tab
             "accept_due": np.concatenate([due, due[down_mask]]).astype("datetime64[us]"),
             "accepted_at": np.concatenate([accepted, accepted[down_mask]]).astype("datetime64[us]"),
             "closed_at": np.concatenate([closed, np.full(down_n, np.datetime64("NaT"))]).astype("datetime64[us]"),
-            "up_referral_id": pa.array(list(np.full(up_n, None)) + list(up_ids[down_mask]), pa.string()),
+            "down_referred_at": np.concatenate([back_down, np.full(down_n, np.datetime64("NaT"))]).astype(
+                "datetime64[us]"
+            ),
+            "loop_of": pa.array(list(np.full(up_n, None)) + list(up_ids[down_mask]), pa.string()),
         }
     )
 
@@ -328,13 +333,11 @@ class PandasIndicators:
             df = self._fac(df, "facility_id", "facility")
         if name == "referral":
             df = self._fac(self._fac(df, "from_facility_id", "from"), "to_facility_id", "to")
-            up = df[["id", "submitted_at"]].rename(columns={"id": "up_referral_id", "submitted_at": "up_at"})
-            df = df.merge(up, on="up_referral_id", how="left")
             df["out_of_county"] = (
                 (df["from_county"] != df["to_county"]) & df["from_county"].notna() & df["to_county"].notna()
             )
             df["accepted_within_sla"] = (df["accepted_at"] <= df["accept_due"]).fillna(False)
-            df["days_since_up"] = (df["submitted_at"] - df["up_at"]).dt.total_seconds() / 86400
+            df["days_to_down"] = (df["down_referred_at"] - df["submitted_at"]).dt.total_seconds() / 86400
         if name == "death":
             df["county"] = df["division_code"].str[:6]
         if name == "facility":

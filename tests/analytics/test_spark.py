@@ -147,7 +147,25 @@ MORE: list[dict[str, Any]] = [
         "status": "requested",
         "intent": "order",
         "basedOn": [{"reference": "ServiceRequest/r2"}],
+        "executionPeriod": {"start": "2026-04-01T09:00:00+08:00"},
+        "extension": [
+            {
+                "url": "https://yilian.example.org/fhir/StructureDefinition/referral-acceptance-due",
+                "valueDateTime": "2026-04-03T08:00:00+08:00",
+            }
+        ],
+        "output": [{"type": {"text": "down-referral care plan"}, "valueReference": {"reference": "CarePlan/cp1"}}],
     },
+    {
+        "resourceType": "CarePlan",
+        "id": "cp1",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": "Patient/p2"},
+        "author": {"reference": "Organization/fac-9"},
+        "period": {"start": "2026-04-10T10:00:00+08:00", "end": "2026-04-24T10:00:00+08:00"},
+    },
+    {"resourceType": "CarePlan", "id": "cp2", "status": "draft", "intent": "proposal"},
 ]
 RESOURCES = ALL + MORE
 VIEWS = tuple(catalogue.names())  # patient, encounter, observation and the rest

@@ -264,6 +264,7 @@ def region() -> dict[str, list[dict[str, Any]]]:
                 "accept_due": ts("2026-03-02T08:00"),
                 "accepted_at": ts("2026-03-01T12:00"),
                 "closed_at": ts("2026-03-20T08:00"),
+                "down_referred_at": ts("2026-03-11T08:00"),
             },
             {
                 "id": "r2",
@@ -274,6 +275,7 @@ def region() -> dict[str, list[dict[str, Any]]]:
                 "submitted_at": ts("2026-04-01T08:00"),
                 "accept_due": ts("2026-04-02T08:00"),
                 "accepted_at": ts("2026-04-03T08:00"),
+                "down_referred_at": ts("2026-04-15T08:00"),
             },
             {
                 "id": "r3",
@@ -291,7 +293,7 @@ def region() -> dict[str, list[dict[str, Any]]]:
                 "from_facility_id": "A-CH",
                 "to_facility_id": "A-T1",
                 "submitted_at": ts("2026-03-11T08:00"),
-                "up_referral_id": "r1",
+                "loop_of": "r1",
             },
             {
                 "id": "r5",
@@ -300,7 +302,7 @@ def region() -> dict[str, list[dict[str, Any]]]:
                 "from_facility_id": "B-CH",
                 "to_facility_id": "A-T2",
                 "submitted_at": ts("2026-04-15T08:00"),
-                "up_referral_id": "r2",
+                "loop_of": "r2",
             },
         ],
         "procedure": [

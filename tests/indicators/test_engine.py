@@ -134,7 +134,7 @@ def test_it_computes_the_referral_kpis(ind: Engine) -> None:
         "ref.down_up_ratio": 0.6667,
         "ref.accepted_within_sla": 50.0,  # r1 in time, r3 never accepted; r4, r5 had no due time
         "ref.closed_loop_rate": 50.0,  # r1 of r1, r2 (r3 cancelled)
-        "ref.median_days_to_down": 12.0,  # 10 and 14 days
+        "ref.median_days_to_down": 12.0,  # r1 came back down after 10 days, r2 after 14
         "ref.out_of_county_share": 33.3333,
     }
     b = results(ind, "referrals", "2026", B)["ref.down_up_ratio", B]

@@ -165,3 +165,30 @@ def test_the_demo_fills_the_county_community_indicators_for_every_county(demo_si
     posted = by_id["cc.lead_doctors_posted_per_10k"]
     assert all(r["numerator"] and r["numerator"] >= 1 for r in posted)
     assert all(0 < r["value"] < 5 for r in posted)
+
+
+def test_the_demo_gives_the_referral_kpis_from_the_loop_itself(demo_site) -> None:  # type: ignore[no-untyped-def]
+    """Acceptance against its own deadline, and the days until the patient went back down, come from the referrals'
+    FHIR face (Task.executionPeriod, the acceptance-due extension, the down-referral CarePlan) as the demo recorded
+    them over its 90 days."""
+    import datetime
+    import json
+
+    year = str(datetime.date.today().year)
+    out = subprocess.run(
+        [sys.executable, "-m", "yilian", "indicators", "compute", "--set", "referrals", "--period", year],
+        env=demo_site.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout)
+    sla = [r for r in rows if r["id"] == "ref.accepted_within_sla" and r["denominator"]]
+    assert sla and all(0 <= r["value"] <= 100 for r in sla)
+    assert sum(r["numerator"] for r in sla) > 0  # most are accepted in time ...
+    assert sum(r["numerator"] for r in sla) < sum(r["denominator"] for r in sla)  # ... not all
+    back_down = [r for r in rows if r["id"] == "ref.median_days_to_down" and r["value"] is not None]
+    assert back_down and all(0 < r["value"] < 90 for r in back_down)
+    downs = sum(r["value"] or 0 for r in rows if r["id"] == "ref.down_referrals")
+    assert downs >= len(back_down)  # the loops' own returns count as down-referrals

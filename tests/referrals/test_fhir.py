@@ -39,6 +39,8 @@ def referral(state: str) -> SimpleNamespace:
         care_plan={"plan": "双抗 12 个月", "medications": ["阿司匹林"], "follow_up_days": 14,
                    "at": now.isoformat(), "due": (now + timedelta(days=14)).isoformat()},
         sla_due_at=now + timedelta(minutes=15),
+        accepted_at=now + timedelta(minutes=9),
+        accept_due_at=now + timedelta(minutes=15),
         times={"arrival": now.isoformat(), "discharge": (now + timedelta(days=3)).isoformat()},
         decline_reason="床位已满",
         service_request_id=str(rid),
@@ -120,3 +122,16 @@ def test_a_booked_slot_is_busy_in_fhir_and_free_again_when_the_referral_is_cance
     assert appointment["slot"] == [{"reference": f"Slot/{slots[0]['id']}"}] and booked["state"] == "booked"
     step(net, "village", rid, "cancel", {"reason": "患者改约"})
     assert statuses()[slots[0]["id"]] == "free"
+
+
+def test_the_task_keeps_the_acceptance_clock_and_points_at_the_down_referral_plan() -> None:
+    """What the acceptance KPI and the days-to-down-referral KPI read from the shared record."""
+    r = referral("down_referred")
+    task = fhir.to_task(r, {})
+    assert task["executionPeriod"]["start"] == fhir._iso(r.accepted_at)
+    assert task["extension"] == [
+        {"url": f"{fhir.EXT}referral-acceptance-due", "valueDateTime": fhir._iso(r.accept_due_at)}
+    ]
+    assert task["output"][0]["valueReference"]["reference"] == f"CarePlan/{fhir.care_plan_id(r)}"
+    plan = fhir.to_care_plan(r, {})
+    assert plan is not None and plan["period"]["start"] == r.care_plan["at"]

@@ -196,17 +196,14 @@ class Engine:
         if name == "referral":
             t = self._with_facility(t, "from_facility_id", "from", ("from_level", "from_county"))
             t = self._with_facility(t, "to_facility_id", "to", ("to_level", "to_county"))
-            up = self.base("referral")
-            up = up.select(up_rid=up.id, up_submitted=up.submitted_at)
-            t = t.left_join(up, t.up_referral_id == up.up_rid).drop("up_rid")
-            secs = (t.submitted_at.epoch_seconds() - t.up_submitted.epoch_seconds()).cast("float64")
+            secs = (t.down_referred_at.epoch_seconds() - t.submitted_at.epoch_seconds()).cast("float64")
             t = t.mutate(
                 out_of_county=(t.from_county != t.to_county).fill_null(False),
                 out_of_province=(t.from_county.substr(0, 2) != t.to_county.substr(0, 2)).fill_null(False),
                 accepted_within_sla=(t.accepted_at.notnull() & (t.accepted_at <= t.accept_due)).fill_null(False),
-                days_since_up=secs / 86400.0,
+                days_to_down=secs / 86400.0,
             )
-            return t.drop("up_submitted")
+            return t
         if name == "chronic_managed":
             return self._with_patient_county(t)
         if name == "death":

@@ -73,7 +73,7 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
         "issued": TS,
         "recognized": B,
     },
-    # referrals (views referral_request + referral_task)
+    # referrals (views referral_request + referral_task + care_plan)
     "referral": {
         "id": S,
         "direction": S,
@@ -86,7 +86,10 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
         "accept_due": TS,
         "accepted_at": TS,
         "closed_at": TS,
-        "up_referral_id": S,
+        # when an up-referral's patient was sent back down (its down-referral care plan); the return itself is also a
+        # row of its own, direction down, pointing at the up-referral it closes (loop_of)
+        "down_referred_at": TS,
+        "loop_of": S,
     },
     # expert outreach (outreach domain's tables): clinic days with their bookings counted, visiting-day activities
     # (ward rounds, surgery, teaching), on-site check-ins
@@ -192,7 +195,7 @@ DERIVED: dict[str, dict[str, pa.DataType]] = {
         "out_of_county": B,
         "out_of_province": B,
         "accepted_within_sla": B,
-        "days_since_up": F,
+        "days_to_down": F,
     },
     "outreach_clinic_day": {"facility_level": S, "facility_county": S, "settled": N},
     "outreach_activity": {"facility_level": S, "facility_county": S},

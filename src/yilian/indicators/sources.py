@@ -26,7 +26,7 @@ from yilian.indicators import snapshot
 from yilian.indicators.models import Assessment
 
 LOCAL = ZoneInfo("Asia/Shanghai")
-MAPPING_VERSION = "2"  # bump when a view → table mapping below changes
+MAPPING_VERSION = "3"  # bump when a view → table mapping below changes
 
 
 def _local(col: str) -> str:
@@ -56,14 +56,25 @@ VIEW_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
         f"{_local('d.effective')} AS effective, {_local('d.issued')} AS issued, d.recognized "
         "FROM diagnostic_report d LEFT JOIN encounter e ON e.id = d.encounter_id",
     ),
+    # One row per referral; an up-referral whose patient went back down (the Task's output: a down-referral care plan)
+    # also gives a row of its own for that return, direction down, from the receiver to the Task's owner then, so that
+    # down-referral counts include the loop's own returns as well as referrals that started downwards.
     "referral": (
-        ("referral_request", "referral_task"),
-        "SELECT r.referral_id AS id, r.direction, r.priority, coalesce(t.business_status, t.status, r.status) AS status, "
-        "r.patient_id, r.requester_facility_id AS from_facility_id, r.performer_facility_id AS to_facility_id, "
-        f"{_local('r.authored_on')} AS submitted_at, {_local('t.due')} AS accept_due, "
+        ("referral_request", "referral_task", "care_plan"),
+        "WITH base AS (SELECT r.referral_id AS id, r.direction, r.priority, "
+        "coalesce(t.business_status, t.status, r.status) AS status, r.patient_id, "
+        "r.requester_facility_id AS from_facility_id, r.performer_facility_id AS to_facility_id, t.owner_facility_id, "
+        f"{_local('r.authored_on')} AS submitted_at, {_local('t.acceptance_due')} AS accept_due, "
         f"{_local('t.execution_start')} AS accepted_at, "
-        f"CASE WHEN t.status = 'completed' THEN {_local('coalesce(t.execution_end, t.last_modified)')} END AS closed_at "
-        "FROM referral_request r LEFT JOIN referral_task t ON t.referral_id = r.referral_id",
+        f"CASE WHEN t.status = 'completed' THEN {_local('coalesce(t.execution_end, t.last_modified)')} END AS closed_at, "
+        f"{_local('c.period_start')} AS down_referred_at "
+        "FROM referral_request r LEFT JOIN referral_task t ON t.referral_id = r.referral_id "
+        "LEFT JOIN care_plan c ON c.id = t.care_plan_id) "
+        "SELECT id, direction, priority, status, patient_id, from_facility_id, to_facility_id, submitted_at, accept_due, "
+        "accepted_at, closed_at, down_referred_at, CAST(NULL AS VARCHAR) AS loop_of FROM base "
+        "UNION ALL SELECT id || '/down', 'down', priority, status, patient_id, to_facility_id, owner_facility_id, "
+        "down_referred_at, NULL, NULL, closed_at, NULL, id FROM base "
+        "WHERE direction = 'up' AND down_referred_at IS NOT NULL",
     ),
 }
 

@@ -62,6 +62,8 @@ class ReferralLike(Protocol):
     appointment: dict[str, Any] | None
     care_plan: dict[str, Any] | None
     sla_due_at: datetime | None
+    accepted_at: datetime | None
+    accept_due_at: datetime | None
     decline_reason: str | None
     service_request_id: str
     task_id: str
@@ -155,6 +157,22 @@ def to_task(r: ReferralLike, names: Mapping[uuid.UUID, str]) -> dict[str, Any]:
         res["owner"] = _org(owner, names)
     if r.sla_due_at:
         res["restriction"] = {"period": {"end": _iso(r.sla_due_at)}}
+    # The acceptance clock: when the receiver first acted on the task (executionPeriod.start, as R4 defines it) and by
+    # when it had to (restriction.period moves on to the next clock, so the acceptance deadline is kept apart).
+    if r.accepted_at:
+        res["executionPeriod"] = {"start": _iso(r.accepted_at)}
+    if r.accept_due_at:
+        res["extension"] = [{"url": f"{EXT}referral-acceptance-due", "valueDateTime": _iso(r.accept_due_at)}]
+    if r.care_plan:
+        res["output"] = [
+            {
+                "type": {
+                    "coding": [{"system": STATE_SYSTEM, "code": "down_referred"}],
+                    "text": "down-referral care plan",
+                },
+                "valueReference": {"reference": f"CarePlan/{care_plan_id(r)}"},
+            }
+        ]
     if r.state in ("declined", "redirected") and r.decline_reason:
         res["statusReason"] = {"text": r.decline_reason[:500]}
     if r.state in AFTER_ARRIVAL:

@@ -54,6 +54,9 @@ class Referral(Base):
     times: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)  # green-channel time chain (ISO UTC)
     insurance: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The acceptance clock, kept after it stops (sla_due_at moves on to booking): the acceptance KPI reads both.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    accept_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     service_request_id: Mapped[str] = mapped_column(String(64))  # FHIR ids of its face
     task_id: Mapped[str] = mapped_column(String(64), unique=True)

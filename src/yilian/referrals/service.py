@@ -718,7 +718,7 @@ def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str | Referr
 def _route_on_submit(session: Session, actor: Actor, r: Referral) -> None:
     _transition(session, actor, r, "submit")
     now = clock()
-    r.sla_due_at = now + accept_within(r.urgency)
+    r.sla_due_at = r.accept_due_at = now + accept_within(r.urgency)
     r.times = {**r.times, "referral": r.times.get("referral") or now.isoformat()}
     sender = place(session, r.sender_facility_id)
     if r.direction == "down":
@@ -817,6 +817,7 @@ def accept(session: Session, actor: Actor, referral_id: uuid.UUID | str, note: s
     r = get(session, actor, referral_id, lock=True)
     _transition(session, actor, r, "accept", note=note)
     # Answered: the acceptance clock stops, and the booking clock starts (an accepted referral nobody books expires).
+    r.accepted_at = clock()
     r.sla_due_at = clock() + after_acceptance("book_within")
     _publish(session, r, "accepted", actor)
     return r
