@@ -98,10 +98,10 @@ def serve(
     try:
         if app_ is not None and workers == 1:
             uvicorn.run(app_, host=host, port=port, log_level="warning")
-        else:  # each worker process builds its own app
-            uvicorn.run(
-                "yilian.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
-            )
+        else:
+            from yilian.web.serving import run_workers
+
+            run_workers(host, port, workers)
     finally:
         stopping.set()
 

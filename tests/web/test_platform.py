@@ -53,3 +53,30 @@ def test_switching_language_returns_to_the_same_page_with_its_filters(http) -> N
 def test_the_language_switch_never_sends_a_user_to_another_site(http) -> None:
     for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
         assert http.get("/lang/en", params={"next": target}).headers["location"] == "/"
+
+
+def test_several_workers_answer_without_waiting_for_nagle() -> None:
+    """`yilian serve --workers N` shares one listening socket; its accepted connections must have TCP_NODELAY, or
+    every answer written in two parts waits for the client's delayed ACK (≈ 40 ms)."""
+    import asyncio
+    import socket
+
+    from yilian.web.serving import TCPConfig
+
+    listener = TCPConfig("yilian.app:create_app", factory=True, host="127.0.0.1", port=0).bind_socket()
+    listener.listen()
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_connect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        server = await asyncio.start_server(on_connect, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        value = await asyncio.wait_for(seen, 10)
+        writer.close()
+        server.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) == 1
