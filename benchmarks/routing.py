@@ -205,8 +205,8 @@ def serve(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[byte
     sock.close()
     env = {**os.environ, "YILIAN_DATABASE_URL": url, "YILIAN_DATA_DIR": str(data_dir)}
     cmd = [
-        sys.executable, "-m", "uvicorn", "yilian.app:create_app", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+        sys.executable, "-m", "yilian", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--no-worker",  # as deployed; outbox delivery is not part of the claim
     ]  # fmt: skip
     logfile = data_dir / "serve.log"
     proc = subprocess.Popen(cmd, env=env, stdout=logfile.open("wb"), stderr=subprocess.STDOUT)
