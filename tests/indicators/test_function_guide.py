@@ -177,6 +177,14 @@ def test_a_function_with_activity_is_used_one_without_is_not_and_one_without_a_s
         }
         assert cells["fn.sterile_supply"][county]["state"] == "no_data"  # no domain records it anywhere
         assert cells["fn.imaging_centre"][county]["state"] == "no_data"  # no diagnostic orders recorded here
+    # what counts as using each function, as the page shows it under the function's name
+    evidence = {f["id"]: f["evidence"] for f in m["functions"]}
+    assert evidence["fn.emergency_centres"] == "referral: priority = stat"
+    assert evidence["fn.expert_clinics"] == "outreach_clinic_day: status ≠ cancelled"
+    assert evidence["fn.results_at_primary"] == (
+        "diagnostic_order: facility_level ∈ {township_centre, village_clinic} · reported_at ≠ ∅"
+    )
+    assert evidence["fn.sterile_supply"] is None
     summary = {s["scope"]: (s["used"], s["not_used"], s["no_data"]) for s in m["scopes"]}
     # recorded here: teleconsultation (2 functions read referrals: emergency, two-way), postings → 4 answerable
     assert summary == {A: (3, 1, 32), B: (2, 2, 32)}

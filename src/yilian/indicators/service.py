@@ -465,10 +465,29 @@ def _evidence(ind: definitions.Indicator) -> str | None:
     m = ind.numerator
     if m is None:
         return None
-    what = f"{m.table}"
-    if m.where:
-        what += " where " + ", ".join(f"{k}={v}" for k, v in m.where.items())
-    return what
+    if not m.where:
+        return m.table
+    return f"{m.table}: " + " · ".join(_condition(k, v) for k, v in m.where.items())
+
+
+_OPERATORS = {"ne": "≠", "ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "="}
+
+
+def _condition(column: str, value: object) -> str:
+    """One filter of a definition as a reader writes it: `status ≠ cancelled`, `kind ∈ {surgery, ward_round}`."""
+    if isinstance(value, list):
+        return f"{column} ∈ {{{', '.join(map(str, value))}}}"
+    if isinstance(value, dict):
+        parts = []
+        for op, arg in value.items():
+            if op == "not_null":
+                parts.append(f"{column} {'≠' if arg else '='} ∅")
+            elif op == "in":
+                parts.append(_condition(column, list(arg)))
+            else:
+                parts.append(f"{column} {_OPERATORS.get(op, op)} {arg}")
+        return " · ".join(parts)
+    return f"{column} = {str(value).lower() if isinstance(value, bool) else value}"
 
 
 # ---------------------------------------------------------------------------------------------- dashboards
