@@ -20,16 +20,9 @@ import time
 import uuid
 from pathlib import Path
 
+from proctime import proc_cpu  # benchmarks/ is the script's own directory
+
 PG = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def _proc_cpu(pid: int) -> float:
-    """utime + stime of a local process in seconds (PostgreSQL backends run on this machine)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _backends_cpu(admin: object, name: str) -> dict[int, float]:
@@ -37,7 +30,7 @@ def _backends_cpu(admin: object, name: str) -> dict[int, float]:
 
     with admin.connect() as conn:  # type: ignore[attr-defined]
         pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :n"), {"n": name}).scalars().all()
-    return {pid: _proc_cpu(pid) for pid in pids}
+    return {pid: proc_cpu(pid) for pid in pids}
 
 
 def _own_cpu() -> float:
@@ -113,7 +106,7 @@ def main() -> None:
         with psycopg.connect(raw_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE raw_fhir (doc jsonb NOT NULL)")
             backend = conn.info.backend_pid
-            copy_db_before, copy_cpu_before = _proc_cpu(backend), _own_cpu()
+            copy_db_before, copy_cpu_before = proc_cpu(backend), _own_cpu()
             t0 = time.perf_counter()
             with conn.cursor() as cur, cur.copy("COPY raw_fhir (doc) FROM STDIN") as copy:
                 for f in files:
@@ -121,7 +114,7 @@ def main() -> None:
                         for line in fh:
                             copy.write_row((line.rstrip("\n"),))
             copy_s = time.perf_counter() - t0
-            copy_cpu = _own_cpu() - copy_cpu_before + _proc_cpu(backend) - copy_db_before
+            copy_cpu = _own_cpu() - copy_cpu_before + proc_cpu(backend) - copy_db_before
             copied = conn.execute("SELECT count(*) FROM raw_fhir").fetchone()[0]  # type: ignore[index]
             conn.execute("DROP TABLE raw_fhir")
         assert copied == total

@@ -27,6 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from proctime import proc_cpu  # benchmarks/ is the script's own directory
+
 PG = os.environ.get("YILIAN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -35,15 +37,6 @@ def _pct(values: list[float], p: float) -> float:
     if not ordered:
         return float("nan")
     return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
-
-
-def _proc_cpu(pid: int) -> float:
-    """utime + stime of a local process in seconds (the server, its workers, PostgreSQL backends)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tree_cpu(root: int) -> dict[int, float]:
@@ -60,7 +53,7 @@ def _tree_cpu(root: int) -> dict[int, float]:
         more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
         tree |= more
         grew = bool(more)
-    return {pid: _proc_cpu(pid) for pid in tree}
+    return {pid: proc_cpu(pid) for pid in tree}
 
 
 def _backends_cpu(admin: Any, name: str) -> dict[int, float]:
@@ -68,7 +61,7 @@ def _backends_cpu(admin: Any, name: str) -> dict[int, float]:
 
     with admin.connect() as conn:
         pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :n"), {"n": name}).scalars().all()
-    return {pid: _proc_cpu(pid) for pid in pids}
+    return {pid: proc_cpu(pid) for pid in pids}
 
 
 def _used(before: dict[int, float], after: dict[int, float]) -> float:

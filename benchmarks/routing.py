@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from proctime import proc_cpu  # benchmarks/ is the script's own directory
 from sqlalchemy import create_engine, insert, text
 
 from yilian.network.rules import CAPABILITIES
@@ -227,15 +228,6 @@ def wait_until_up(proc: subprocess.Popen[bytes], base: str, data_dir: Path) -> N
     raise SystemExit(f"the server did not come up:\n{logfile.read_text(errors='replace')[-3000:]}")
 
 
-def _proc_cpu(pid: int) -> float:
-    """utime + stime of a local process in seconds (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _tree(pid: int) -> list[int]:
     """A process and its descendants (uvicorn's supervisor and its worker processes)."""
     out, todo = [], [pid]
@@ -263,8 +255,8 @@ def _backends(url: str) -> list[int]:
 
 def cpu_snapshot(server_pid: int, url: str) -> dict[int, float]:
     """CPU seconds so far of the server's processes (positive keys) and our database's backends (negative pids)."""
-    snap = {pid: _proc_cpu(pid) for pid in _tree(server_pid)}
-    snap.update({-pid: _proc_cpu(pid) for pid in _backends(url)})
+    snap = {pid: proc_cpu(pid) for pid in _tree(server_pid)}
+    snap.update({-pid: proc_cpu(pid) for pid in _backends(url)})
     return snap
 
 
