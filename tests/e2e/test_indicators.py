@@ -74,11 +74,19 @@ def chart(page: Any, element_id: str) -> dict[str, Any]:
     )
 
 
+def chart_ready(page: Any, element_id: str) -> None:
+    """Wait until the page's chart is drawn. While a new page is still loading `echarts` may not be defined yet."""
+    page.wait_for_function(
+        "id => typeof echarts !== 'undefined' && !!echarts.getInstanceByDom(document.getElementById(id))",
+        arg=element_id,
+    )
+
+
 def open_dashboard(page: Any, base: str, query: str) -> None:
     page.goto(f"{base}/indicators?{query}")
-    page.wait_for_function(
-        "() => !document.getElementById('ranking') || echarts.getInstanceByDom(document.getElementById('ranking'))"
-    )
+    page.wait_for_load_state()
+    if page.locator("#ranking").count():
+        chart_ready(page, "ranking")
 
 
 def test_a_commission_official_reads_ranking_map_trend_and_definitions(users, demo_site) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +101,8 @@ def test_a_commission_official_reads_ranking_map_trend_and_definitions(users, de
     # an indicator with numbers in some counties and none (zero denominator) in others
     page.locator("select[name=indicator]").select_option("cc.in_county_inpatient_share")
     page.get_by_role("button", name="查看").click()
-    page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('ranking'))")
+    page.wait_for_url(re.compile(r"indicator=cc\.in_county_inpatient_share"))  # the new page, not the one before
+    chart_ready(page, "ranking")
     shot(page, "ranking")
 
     expected = {
@@ -146,7 +155,8 @@ def test_a_commission_official_reads_ranking_map_trend_and_definitions(users, de
     county = next(r["scope"] for r in expected.values() if r["value"])
     open_dashboard(page, base, f"set=county-community&period={period}&scope={county}&indicator=cc.primary_visit_share")
     page.get_by_test_id("view-trend").click()
-    page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('trend'))")
+    page.wait_for_url(re.compile(r"view=trend"))
+    chart_ready(page, "trend")
     trend = api(page, base, f"/api/v1/indicators/trend/cc.primary_visit_share?period={period}&scope={county}")
     drawn_trend = chart(page, "trend")
     assert drawn_trend["x"] == [t["period"] for t in trend]
@@ -205,7 +215,7 @@ def test_an_official_drills_from_the_province_to_a_facility(users, demo_site) ->
     # the county's facilities compared
     page.get_by_test_id(f"chart-row-{county}").locator("a").click()
     page.wait_for_url(re.compile(rf"scope={county}&view=facilities"))
-    page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('ranking'))")
+    chart_ready(page, "ranking")
     trail = page.get_by_test_id("trail").inner_text()
     assert trail.startswith("范围: 山西省 › 临汾市 › ") and counties[county]["scope_name"] in trail
     shot(page, "drill-county")
@@ -248,7 +258,7 @@ def test_a_consortium_administrator_compares_the_members_of_their_community(user
     consortium_name = rows.first.locator("td").nth(1).inner_text().strip()
     rows.first.locator("a").click()  # its members compared, facility by facility
     page.wait_for_url(re.compile(rf"scope={consortium}&view=facilities"))
-    page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('ranking'))")
+    chart_ready(page, "ranking")
     assert page.get_by_test_id("trail").inner_text().strip().endswith(f" › {consortium_name}")  # under its county
     page.get_by_test_id("table-link").click()  # a long table is folded under the chart: one click opens it
     assert page.get_by_test_id("chart-table").is_visible()
