@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import cast as typed
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,21 @@ from yilian.security.passwords import hash_password, verify_password
 from yilian.security.roles import FACILITY_ROLES, JURISDICTION_ROLES, Role
 
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+
+
+def _role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise Invalid(f"role must be one of {', '.join(r.value for r in Role)}", field="role") from None
+
+
+def _check_placement(role: Role, facility_id: uuid.UUID | None, division_code: str | None) -> None:
+    """Where a user of this role works must be known: a facility, or a jurisdiction's division."""
+    if role in FACILITY_ROLES and facility_id is None:
+        raise Invalid(f"a {role.value} works at a facility: give its id", field="facility_id")
+    if role in JURISDICTION_ROLES and not division_code:
+        raise Invalid(f"a {role.value} is tied to a jurisdiction: give its division code", field="division_code")
 
 
 def create_user(
@@ -35,16 +51,10 @@ def create_user(
         raise Invalid(
             "username: 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter", field="username"
         )
-    try:
-        role_enum = Role(role)
-    except ValueError:
-        raise Invalid(f"role must be one of {', '.join(r.value for r in Role)}", field="role") from None
+    role_enum = _role(role)
     if len(password) < 8:
         raise Invalid("password must have at least 8 characters", field="password")
-    if role_enum in FACILITY_ROLES and facility_id is None:
-        raise Invalid(f"a {role_enum.value} works at a facility: give its id", field="facility_id")
-    if role_enum in JURISDICTION_ROLES and not division_code:
-        raise Invalid(f"a {role_enum.value} is tied to a jurisdiction: give its division code", field="division_code")
+    _check_placement(role_enum, facility_id, division_code)
     if lang not in ("zh", "en"):
         raise Invalid("lang must be zh or en", field="lang")
     if session.scalar(select(func.count()).select_from(User).where(User.username == username)):
@@ -97,22 +107,18 @@ def update_user(
     user = get_user(session, username)
     changes: dict[str, object] = {}
     if role is not None:
-        try:
-            role_enum = Role(role)
-        except ValueError:
-            raise Invalid(f"role must be one of {', '.join(r.value for r in Role)}", field="role") from None
-        changes["role"] = role_enum.value
+        changes["role"] = _role(role).value
     if facility_id is not None:
         changes["facility_id"] = facility_id
     if division_code is not None:
         changes["division_code"] = division_code
     if active is not None:
         changes["active"] = active
-    new_role = Role(str(changes.get("role", user.role)))
-    if new_role in FACILITY_ROLES and changes.get("facility_id", user.facility_id) is None:
-        raise Invalid(f"a {new_role.value} works at a facility: give its id", field="facility_id")
-    if new_role in JURISDICTION_ROLES and not changes.get("division_code", user.division_code):
-        raise Invalid(f"a {new_role.value} is tied to a jurisdiction: give its division code", field="division_code")
+    _check_placement(
+        Role(str(changes.get("role", user.role))),
+        typed(uuid.UUID | None, changes.get("facility_id", user.facility_id)),
+        typed(str | None, changes.get("division_code", user.division_code)),
+    )
     for key, value in changes.items():
         setattr(user, key, value)
     session.flush()
