@@ -15,7 +15,7 @@ from yilian.analytics import cli as analytics_cli
 from yilian.config import get_settings
 from yilian.db import get_engine, unit_of_work
 from yilian.diagnostics import cli as diagnostics_cli
-from yilian.errors import YilianError
+from yilian.errors import Invalid, YilianError
 from yilian.fhir import cli as fhir_cli
 from yilian.indicators import cli as indicators_cli
 from yilian.network import cli as network_cli
@@ -139,6 +139,9 @@ def users_create(
         str | None, typer.Option(help="Division code of the jurisdiction (officials, insurers).")
     ] = None,
     lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    practitioner: Annotated[
+        str | None, typer.Option(help="Practitioner id of the registry record this clinician's account belongs to.")
+    ] = None,
 ) -> None:
     """Create a user tied to a facility or a jurisdiction."""
     from yilian.network import service as network_service
@@ -157,7 +160,27 @@ def users_create(
             division_code=division,
             lang=lang,
         )
+        if practitioner:
+            network_service.link_account(session, username, practitioner)
         err.print(f"[green]created[/] {user.username} ({user.role})")
+
+
+@users_app.command("link")
+def users_link(
+    username: Annotated[str, typer.Argument(help="Login name of a clinician's account.")],
+    practitioner: Annotated[
+        str | None, typer.Option(help="Practitioner id (registry); the account must work at their home facility.")
+    ] = None,
+    unlink: Annotated[bool, typer.Option("--unlink", help="Remove the account's link to a practitioner.")] = False,
+) -> None:
+    """Tie an account to the practitioner it belongs to: an expert then sees their own clinics' patients."""
+    from yilian.network import service as network_service
+
+    if bool(practitioner) == unlink:
+        raise Invalid("give either --practitioner ID or --unlink", field="practitioner")
+    with unit_of_work() as session:
+        linked = network_service.link_account(session, username, None if unlink else practitioner)
+    err.print(f"[green]linked[/] {username} → Practitioner/{linked}" if linked else f"[green]unlinked[/] {username}")
 
 
 @users_app.command("list")
@@ -165,7 +188,10 @@ def users_list() -> None:
     """List users with role, facility and jurisdiction."""
     with unit_of_work() as session:
         for u in security_service.list_users(session):
-            typer.echo(f"{u.username}\t{u.role}\t{u.facility_id or ''}\t{u.division_code or ''}\t{u.display_name}")
+            typer.echo(
+                f"{u.username}\t{u.role}\t{u.facility_id or ''}\t{u.division_code or ''}\t{u.display_name}"
+                f"\t{u.practitioner_id or ''}"
+            )
 
 
 @app.command()

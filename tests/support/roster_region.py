@@ -209,7 +209,8 @@ def build_site(quota: int = 3, horizon_days: int = 7) -> Site:
             "colleague": ("specialist", fac["QDSL"], None),
             "far_coord": ("referral_coordinator", fac["LXWS"], None),
         }
-        names = {"expert": "张三（心内科）", "colleague": "王医生"}
+        # The colleague bears the expert's name too: only the account linked to 张三's record is the expert.
+        names = {"expert": "张三（心内科）", "colleague": "张三（普外科）"}
         # Users with no usable password (the tests use tokens): hashing five passwords would take seconds.
         s.add_all(
             User(
@@ -222,6 +223,8 @@ def build_site(quota: int = 3, horizon_days: int = 7) -> Site:
             )
             for username, (role, facility_id, division) in users.items()
         )
+        s.flush()
+        network.link_account(s, "expert", people["张三"])
         site = Site(pid, str(clinic.id), day, people["张三"], people["李四"], people["孙医生"], fac)
     site.tokens = {u: tokens.issue(u) for u in users}
     return site

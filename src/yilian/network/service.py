@@ -57,6 +57,7 @@ from yilian.network.schemas import (
     PractitionerRoleOut,
 )
 from yilian.security import audit, scope
+from yilian.security import service as security_service
 from yilian.security.actor import SYSTEM, Actor
 
 MAX_LIMIT = 500
@@ -792,6 +793,35 @@ def _practitioner(session: Session, practitioner_id: uuid.UUID | str) -> Practit
     if p is None:
         raise NotFound(f"no practitioner with id {practitioner_id}", field="practitioner")
     return p
+
+
+def link_account(
+    session: Session, username: str, practitioner_id: uuid.UUID | str | None, *, actor: Actor = SYSTEM
+) -> uuid.UUID | None:
+    """Tie a clinician's account to their practitioner record (None unties it): the account must work at the
+    practitioner's home facility, and the caller must be allowed to change that facility."""
+    if practitioner_id is None:
+        user = security_service.get_user(session, username)
+        if user.facility_id is not None and not scope.can_change_facility(
+            actor, _facility_facts(session, _facility(session, user.facility_id))
+        ):
+            raise Forbidden("you may not change accounts at this facility", field="username")
+        security_service.link_practitioner(session, username, None, actor=actor)
+        return None
+    try:
+        p = _practitioner(session, practitioner_id)
+    except NotFound as exc:
+        raise NotFound(str(exc), field="practitioner_id") from None
+    home = _facility(session, p.home_facility_id, field="practitioner_id")
+    if not scope.can_change_facility(actor, _facility_facts(session, home)):
+        raise Forbidden("you may not link accounts at this facility", field="practitioner_id")
+    user = security_service.get_user(session, username)
+    if user.facility_id != p.home_facility_id:
+        raise Invalid(
+            f"user {username} does not work at {home.name}, {p.name}'s home facility", field="practitioner_id"
+        )
+    security_service.link_practitioner(session, username, p.id, actor=actor)
+    return p.id
 
 
 def add_posting(

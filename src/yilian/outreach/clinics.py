@@ -231,13 +231,10 @@ def add_extra(session: Session, clinic_id: uuid.UUID | str, day: date, count: in
     return promoted
 
 
-def is_the_expert(session: Session, actor: Actor, practitioner_id: uuid.UUID) -> bool:
-    """Whether the caller is the expert: a specialist account at the expert's home hospital bearing the expert's
-    name (accounts are not linked to registry practitioners, so the name at the home hospital is the link)."""
-    if actor.role != Role.SPECIALIST or actor.facility_id is None or not actor.display_name:
-        return False
-    expert = network.get_practitioner(session, practitioner_id)
-    return expert.home_facility_id == actor.facility_id and actor.display_name.startswith(expert.name)
+def is_the_expert(actor: Actor, practitioner_id: uuid.UUID) -> bool:
+    """Whether the caller is the expert: their account is linked to the expert's practitioner record
+    (`yilian users link`). A display name proves nothing: a colleague may share it."""
+    return actor.practitioner_id is not None and actor.practitioner_id == practitioner_id
 
 
 def in_clinic_scope(session: Session, actor: Actor, clinic: Clinic) -> bool:
@@ -250,7 +247,7 @@ def in_clinic_scope(session: Session, actor: Actor, clinic: Clinic) -> bool:
         return True
     if actor.facility_id is not None and actor.facility_id == clinic.facility_id:
         return True
-    if is_the_expert(session, actor, clinic.practitioner_id):
+    if is_the_expert(actor, clinic.practitioner_id):
         return True
     programme = session.get(Programme, clinic.programme_id) if clinic.programme_id else None
     hospitals = programme_hospitals(programme) if programme is not None else [str(clinic.facility_id)]

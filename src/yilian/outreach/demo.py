@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from yilian.errors import YilianError
+from yilian.errors import NotFound, YilianError
 from yilian.fhir import store
 from yilian.network import service as network
 from yilian.network.schemas import PractitionerIn
@@ -36,6 +36,7 @@ from yilian.outreach.schemas import (
     SkillIn,
     SkillLevel,
 )
+from yilian.security import service as security_service
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = ["建国", "秀英", "桂兰", "志强", "丽", "伟", "芳", "军", "敏", "静", "海燕", "国华", "玉兰", "德明", "春梅"]
@@ -125,6 +126,21 @@ def _pick_facilities(session: Session, anchors: dict[str, uuid.UUID] | None) -> 
     if sending is None or first is None or second is None:
         raise YilianError("the region needs a regional or tertiary hospital and two county hospitals", field="region")
     return sending, first, second
+
+
+def _link_demo_expert(session: Session, practitioner_id: uuid.UUID) -> None:
+    """The demo's `expert` account, when the region has one at the expert's hospital, becomes the resident expert
+    whose clinic is full, under the expert's own name: signing in as `expert` shows that clinic's patients."""
+    try:
+        user = security_service.get_user(session, "expert")
+    except NotFound:
+        return
+    expert = network.get_practitioner(session, practitioner_id)
+    if user.practitioner_id is not None or user.facility_id != expert.home_facility_id:
+        return
+    network.link_account(session, user.username, practitioner_id)
+    title = {"chief": "主任医师", "associate_chief": "副主任医师"}.get(str(expert.title), "医生")
+    security_service.update_user(session, user.username, display_name=f"{expert.name}{title}（区域医疗中心）")
 
 
 def seed_demo(
@@ -228,6 +244,7 @@ def seed_demo(
         return PatientIn(name=rng.choice(SURNAMES) + rng.choice(GIVEN), phone=phone)
 
     full_clinic, full_day = made[0], workdays[0]
+    _link_demo_expert(session, full_clinic.practitioner_id)
     for _ in range(33):
         clinics.book(session, full_clinic.id, full_day, person())
     for clinic in made[1:]:

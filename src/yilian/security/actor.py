@@ -20,6 +20,7 @@ class Actor:
     facility_id: uuid.UUID | None = None
     division_code: str | None = None
     lang: str = "zh"
+    practitioner_id: uuid.UUID | None = None  # the registry practitioner the account is linked to, if any
     # Filled in by the network domain (see `register_enricher`): the consortia the actor's facility belongs to,
     # and the division code of that facility, so that scope rules stay pure.
     consortium_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)

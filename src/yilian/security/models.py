@@ -22,6 +22,10 @@ class User(Base):
     # A facility user works at one facility; a jurisdiction user (official, insurer) at a division.
     facility_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
     division_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    # The registry practitioner this account belongs to (a clinician's own account). Rules that hinge on "is this
+    # the doctor" (an expert's clinic list) compare this id, never the display name, which anybody may share.
+    # The kernel knows no practitioners: the network domain checks the id when it links an account.
+    practitioner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     lang: Mapped[str] = mapped_column(String(8), default="zh")
     active: Mapped[bool] = mapped_column(Boolean, default=True)

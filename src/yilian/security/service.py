@@ -14,7 +14,7 @@ from yilian.security import audit
 from yilian.security.actor import SYSTEM, Actor, enrich
 from yilian.security.models import User
 from yilian.security.passwords import hash_password, verify_password
-from yilian.security.roles import FACILITY_ROLES, JURISDICTION_ROLES, Role
+from yilian.security.roles import CLINICAL_ROLES, FACILITY_ROLES, JURISDICTION_ROLES, Role
 
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 
@@ -100,9 +100,10 @@ def update_user(
     active: bool | None = None,
     facility_id: uuid.UUID | None = None,
     division_code: str | None = None,
+    display_name: str | None = None,
     actor: Actor = SYSTEM,
 ) -> User:
-    """Change a user's role, workplace or whether they may sign in. Takes effect on their next request (cached actors
+    """Change a user's role, workplace, name or whether they may sign in. Takes effect on their next request (cached actors
     are dropped when app_user is written; see security.actor_cache)."""
     user = get_user(session, username)
     changes: dict[str, object] = {}
@@ -114,6 +115,10 @@ def update_user(
         changes["division_code"] = division_code
     if active is not None:
         changes["active"] = active
+    if display_name is not None:
+        if not display_name.strip():
+            raise Invalid("display name must not be empty", field="display_name")
+        changes["display_name"] = display_name.strip()
     _check_placement(
         Role(str(changes.get("role", user.role))),
         typed(uuid.UUID | None, changes.get("facility_id", user.facility_id)),
@@ -128,6 +133,37 @@ def update_user(
         "user.update",
         resource=f"User/{user.id}",
         detail={"username": username, **{k: str(v) for k, v in changes.items()}},
+    )
+    return user
+
+
+def link_practitioner(
+    session: Session, username: str, practitioner_id: uuid.UUID | None, *, actor: Actor = SYSTEM
+) -> User:
+    """Link a clinician's account to the registry practitioner it belongs to (None unlinks). The caller (network
+    service) has checked that the practitioner exists and works where the account does. One account per practitioner:
+    a second link would let two people act as the same doctor."""
+    user = get_user(session, username)
+    if practitioner_id is not None:
+        if Role(user.role) not in CLINICAL_ROLES:
+            raise Invalid(
+                f"only a clinician's account can belong to a practitioner, not a {user.role}", field="practitioner_id"
+            )
+        holder = session.scalar(
+            select(User.username).where(User.practitioner_id == practitioner_id, User.id != user.id)
+        )
+        if holder is not None:
+            raise Conflict(
+                f"practitioner {practitioner_id} is already linked to user {holder}", field="practitioner_id"
+            )
+    user.practitioner_id = practitioner_id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.link_practitioner",
+        resource=f"User/{user.id}",
+        detail={"username": username, "practitioner_id": str(practitioner_id) if practitioner_id else None},
     )
     return user
 
@@ -148,4 +184,5 @@ def actor_from_user(user: User) -> Actor:
         facility_id=user.facility_id,
         division_code=user.division_code,
         lang=user.lang,
+        practitioner_id=user.practitioner_id,
     )
