@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from yilian.db import read_session
-from yilian.errors import Forbidden
+from yilian.db import read_session, unit_of_work
+from yilian.errors import Forbidden, Invalid
 from yilian.network import service
 from yilian.network.rules import CAPABILITIES, LEVEL_ORDER, ConsortiumForm, Level
+from yilian.network.schemas import AccountIn
 from yilian.security import scope
 from yilian.security.actor import Actor
 from yilian.security.roles import FACILITY_ROLES, JURISDICTION_ROLES, Role
@@ -68,6 +70,7 @@ NAV = [
     (10, NavItem("/network/overview", "Network overview", OVERVIEW_ROLES)),
     (20, NavItem("/network/facilities", "Facilities")),
     (30, NavItem("/network/consortia", "Consortia")),
+    (90, NavItem("/network/accounts", "Accounts", frozenset(str(r) for r in service.ACCOUNT_ADMINS))),
 ]
 
 
@@ -191,3 +194,84 @@ def consortium_page(
     with read_session() as session:
         consortium = service.consortium_detail(session, consortium_id)
     return render(request, "network/consortium.html", _ctx(consortium=consortium))
+
+
+@router.get("/network/accounts")
+def accounts_page(
+    request: Request,
+    actor: Annotated[Actor, Depends(current_actor)],
+    q: Annotated[str | None, Query(max_length=64)] = None,
+    role: Annotated[Role | None, Query()] = None,
+    facility: Annotated[str | None, Query(max_length=64)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The accounts an administrator looks after: who works where, in which role, as which practitioner."""
+    with read_session() as session:
+        page = service.list_accounts(
+            session, actor, q=q or None, role=role, facility=facility or None, offset=offset, limit=PAGE_SIZE
+        )
+    filters = {"q": q or "", "role": role.value if role else "", "facility": facility or ""}
+    return render(request, "network/accounts.html", _ctx(page=page, filters=filters, roles=list(Role)))
+
+
+@router.post("/network/accounts")
+def account_create(
+    actor: Annotated[Actor, Depends(current_actor)],
+    username: Annotated[str, Form()],
+    display_name: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    facility: Annotated[str, Form()] = "",
+    division_code: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        data = AccountIn.model_validate(
+            {
+                "username": username,
+                "display_name": display_name,
+                "role": role,
+                "password": password,
+                "facility": facility.strip() or None,
+                "division_code": division_code.strip() or None,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else "username"
+        raise Invalid(f"{field}: {first['msg']}", field=field) from None
+    with unit_of_work() as session:
+        user = service.create_account(session, data, actor=actor)
+        name = user.username
+    return RedirectResponse(f"/network/accounts/{name}", status_code=303)
+
+
+@router.get("/network/accounts/{username}")
+def account_page(request: Request, username: str, actor: Annotated[Actor, Depends(current_actor)]) -> Response:
+    with read_session() as session:
+        account = service.get_account(session, actor, username)
+        candidates = (
+            service.linkable_practitioners(session, account.facility_id)
+            if account.facility_id and account.practitioner_id is None
+            else []
+        )
+    return render(request, "network/account.html", _ctx(account=account, candidates=candidates))
+
+
+@router.post("/network/accounts/{username}/active")
+def account_active(
+    username: str, actor: Annotated[Actor, Depends(current_actor)], active: Annotated[bool, Form()]
+) -> Response:
+    with unit_of_work() as session:
+        service.set_account_active(session, username, active, actor=actor)
+    return RedirectResponse(f"/network/accounts/{username}", status_code=303)
+
+
+@router.post("/network/accounts/{username}/practitioner")
+def account_practitioner(
+    username: str, actor: Annotated[Actor, Depends(current_actor)], practitioner_id: Annotated[str, Form()] = ""
+) -> Response:
+    """Link the account to the practitioner chosen, or unlink it when none is given."""
+    with unit_of_work() as session:
+        service.get_account(session, actor, username)  # 404 for accounts outside the caller's reach
+        service.link_account(session, username, practitioner_id.strip() or None, actor=actor)
+    return RedirectResponse(f"/network/accounts/{username}", status_code=303)

@@ -405,3 +405,31 @@ class LoadReport:
         for code, name in self.centroids_unjoined:
             out.append(f"  centroid unjoined: {code} {name}")
         return out
+
+
+class AccountIn(BaseModel):
+    """A new user account, created by an administrator for a facility or a jurisdiction."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    username: str = Field(min_length=2, max_length=64)
+    display_name: str = Field(min_length=1, max_length=128)
+    role: str
+    password: str = Field(min_length=8, max_length=128)
+    facility: str | None = None  # facility id or code (facility roles)
+    division_code: str | None = Field(default=None, pattern=r"^\d{2,12}$")  # jurisdiction roles
+    practitioner_id: str | None = None  # the clinician's registry record
+    lang: str = "zh"
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    facility_id: uuid.UUID | None
+    facility_name: str | None
+    division_code: str | None
+    practitioner_id: uuid.UUID | None
+    practitioner_name: str | None

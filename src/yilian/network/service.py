@@ -15,7 +15,7 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Select, case, delete, func, insert, or_, select, update
+from sqlalchemy import Select, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from yilian.errors import Conflict, Forbidden, Invalid, NotFound
@@ -33,6 +33,8 @@ from yilian.network.models import (
 )
 from yilian.network.rules import CAPABILITIES, ConsortiumForm, DivisionLevel, Level, PostingKind
 from yilian.network.schemas import (
+    AccountIn,
+    AccountRow,
     ConsortiumDetail,
     ConsortiumIn,
     ConsortiumOut,
@@ -59,6 +61,8 @@ from yilian.network.schemas import (
 from yilian.security import audit, scope
 from yilian.security import service as security_service
 from yilian.security.actor import SYSTEM, Actor
+from yilian.security.models import User
+from yilian.security.roles import FACILITY_ROLES, Role
 
 MAX_LIMIT = 500
 
@@ -799,24 +803,18 @@ def link_account(
     session: Session, username: str, practitioner_id: uuid.UUID | str | None, *, actor: Actor = SYSTEM
 ) -> uuid.UUID | None:
     """Tie a clinician's account to their practitioner record (None unties it): the account must work at the
-    practitioner's home facility, and the caller must be allowed to change that facility."""
+    practitioner's home facility, and the caller must be allowed to administer the account."""
+    user = security_service.get_user(session, username)
+    _guard_account(session, actor, user)
     if practitioner_id is None:
-        user = security_service.get_user(session, username)
-        if user.facility_id is not None and not scope.can_change_facility(
-            actor, _facility_facts(session, _facility(session, user.facility_id))
-        ):
-            raise Forbidden("you may not change accounts at this facility", field="username")
         security_service.link_practitioner(session, username, None, actor=actor)
         return None
     try:
         p = _practitioner(session, practitioner_id)
     except NotFound as exc:
         raise NotFound(str(exc), field="practitioner_id") from None
-    home = _facility(session, p.home_facility_id, field="practitioner_id")
-    if not scope.can_change_facility(actor, _facility_facts(session, home)):
-        raise Forbidden("you may not link accounts at this facility", field="practitioner_id")
-    user = security_service.get_user(session, username)
     if user.facility_id != p.home_facility_id:
+        home = _facility(session, p.home_facility_id, field="practitioner_id")
         raise Invalid(
             f"user {username} does not work at {home.name}, {p.name}'s home facility", field="practitioner_id"
         )
@@ -1123,3 +1121,135 @@ def project_everything(session: Session, *, fresh: bool = False, batch: int = 20
         if progress:
             progress(f"FHIR: {n} resources")
     return n
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Accounts: who may administer whose account follows who may change the account's facility (scope.can_change_facility);
+# accounts without a facility (officials, insurers, administrators) are the system administrator's.
+
+ACCOUNT_ADMINS = frozenset({Role.SYSTEM_ADMIN, Role.COMMISSION_OFFICIAL, Role.CONSORTIUM_ADMIN})
+
+
+def _account_filter(actor: Actor) -> Any:
+    """The accounts an administrator sees, as a WHERE clause over app_user outer-joined to facility."""
+    if actor.role == Role.SYSTEM_ADMIN:
+        return true()
+    if actor.role == Role.COMMISSION_OFFICIAL:
+        prefix = scope.division_prefix(actor)
+        if prefix is None:
+            raise Forbidden("your account has no jurisdiction", field="division_code")
+        return or_(Facility.division_code.startswith(prefix), User.division_code.startswith(prefix))
+    if actor.role == Role.CONSORTIUM_ADMIN:
+        members = select(ConsortiumMember.facility_id).where(ConsortiumMember.consortium_id.in_(actor.consortium_ids))
+        return or_(User.facility_id.in_(members), User.facility_id == actor.facility_id)
+    raise Forbidden("accounts are administered by system administrators, health commissions and consortium offices")
+
+
+def list_accounts(
+    session: Session,
+    actor: Actor,
+    *,
+    q: str | None = None,
+    role: str | None = None,
+    facility: str | None = None,
+    username: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page[AccountRow]:
+    stmt = (
+        select(User, Facility.name, Practitioner.name)
+        .outerjoin(Facility, Facility.id == User.facility_id)
+        .outerjoin(Practitioner, Practitioner.id == User.practitioner_id)
+        .where(_account_filter(actor))
+    )
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+    if role:
+        stmt = stmt.where(User.role == security_service.check_role(role).value)
+    if facility:
+        stmt = stmt.where(User.facility_id == resolve_facility_id(session, facility))
+    if username:
+        stmt = stmt.where(User.username == username)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(User.facility_id, User.role, User.username).offset(offset).limit(limit))
+    items = [
+        AccountRow(
+            username=u.username,
+            display_name=u.display_name,
+            role=u.role,
+            active=u.active,
+            facility_id=u.facility_id,
+            facility_name=facility_name,
+            division_code=u.division_code,
+            practitioner_id=u.practitioner_id,
+            practitioner_name=practitioner_name,
+        )
+        for u, facility_name, practitioner_name in rows
+    ]
+    return Page(items, total, offset, limit)
+
+
+def get_account(session: Session, actor: Actor, username: str) -> AccountRow:
+    found = list_accounts(session, actor, username=username, limit=1).items
+    if not found:  # also when the account exists outside the caller's reach: do not confirm it exists
+        raise NotFound(f"no account {username} among those you administer", field="username")
+    return found[0]
+
+
+def _guard_account(session: Session, actor: Actor, user: User) -> None:
+    if user.facility_id is not None:
+        if scope.can_change_facility(actor, _facility_facts(session, _facility(session, user.facility_id))):
+            return
+    elif actor.role == Role.SYSTEM_ADMIN:
+        return
+    raise Forbidden(f"you may not administer the account {user.username}", field="username")
+
+
+def create_account(session: Session, data: AccountIn, *, actor: Actor) -> User:
+    role = security_service.check_role(data.role)
+    if role in FACILITY_ROLES and not data.facility:
+        raise Invalid(f"a {role.value} works at a facility: give its id or code", field="facility")
+    facility_id = resolve_facility_id(session, data.facility, field="facility") if data.facility else None
+    if facility_id is not None:
+        if not scope.can_change_facility(actor, _facility_facts(session, _facility(session, facility_id))):
+            raise Forbidden("you may not create accounts at this facility", field="facility")
+    elif actor.role != Role.SYSTEM_ADMIN:
+        raise Forbidden("accounts without a facility are created by the system administrator", field="facility")
+    if data.division_code:
+        require_division(session, data.division_code)
+    user = security_service.create_user(
+        session,
+        username=data.username,
+        password=data.password,
+        role=role.value,
+        display_name=data.display_name,
+        facility_id=facility_id,
+        division_code=data.division_code,
+        lang=data.lang,
+        actor=actor,
+    )
+    if data.practitioner_id:
+        link_account(session, user.username, data.practitioner_id, actor=actor)
+    return user
+
+
+def set_account_active(session: Session, username: str, active: bool, *, actor: Actor) -> User:
+    user = security_service.get_user(session, username)
+    _guard_account(session, actor, user)
+    if not active and user.id == actor.user_id:
+        raise Invalid("you cannot disable your own account", field="active")
+    return security_service.update_user(session, username, active=active, actor=actor)
+
+
+def linkable_practitioners(session: Session, facility_id: uuid.UUID) -> list[Practitioner]:
+    """Practitioners whose home is the facility and whom no account speaks for yet."""
+    taken = select(User.practitioner_id).where(User.practitioner_id.is_not(None))
+    return list(
+        session.scalars(
+            select(Practitioner)
+            .where(Practitioner.home_facility_id == facility_id, Practitioner.id.not_in(taken))
+            .order_by(Practitioner.name)
+            .limit(500)
+        )
+    )

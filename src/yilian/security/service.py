@@ -19,7 +19,7 @@ from yilian.security.roles import CLINICAL_ROLES, FACILITY_ROLES, JURISDICTION_R
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 
 
-def _role(role: str) -> Role:
+def check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
@@ -51,7 +51,7 @@ def create_user(
         raise Invalid(
             "username: 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter", field="username"
         )
-    role_enum = _role(role)
+    role_enum = check_role(role)
     if len(password) < 8:
         raise Invalid("password must have at least 8 characters", field="password")
     _check_placement(role_enum, facility_id, division_code)
@@ -108,7 +108,7 @@ def update_user(
     user = get_user(session, username)
     changes: dict[str, object] = {}
     if role is not None:
-        changes["role"] = _role(role).value
+        changes["role"] = check_role(role).value
     if facility_id is not None:
         changes["facility_id"] = facility_id
     if division_code is not None:
