@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -285,65 +286,21 @@ def generate(residents: int, encounters: int, seed: int = 7) -> dict[str, pa.Tab
 
 
 class PandasIndicators:
-    """The same definitions evaluated with pandas: read the tables, merge the registry in, mask, group by scope."""
+    """The same definitions evaluated with pandas on the same snapshot: read the prepared tables (the registry already
+    joined in by the snapshot, as the engine reads them), mask, merge with the scopes, group by scope."""
 
     def __init__(self, snap: snapshot.Snapshot):
         self.snap = snap
-        self.raw: dict[str, pd.DataFrame] = {}
-        self.enriched: dict[str, pd.DataFrame] = {}
-
-    def base(self, name: str) -> pd.DataFrame:
-        if name not in self.raw:
-            info = self.snap.tables.get(name)
-            self.raw[name] = pd.read_parquet(info.path) if info else schema.arrow_schema(name).empty_table().to_pandas()
-        return self.raw[name]
-
-    def _fac(self, df: pd.DataFrame, col: str, prefix: str) -> pd.DataFrame:
-        f = self.base("facility")[["id", "level", "kind", "county_code"]].rename(
-            columns={"id": col, "level": f"{prefix}_level", "kind": f"{prefix}_kind", "county_code": f"{prefix}_county"}
-        )
-        return df.merge(f, on=col, how="left")
-
-    def _patient_county(self, df: pd.DataFrame) -> pd.DataFrame:
-        p = self.base("patient")[["id", "division_code"]].rename(columns={"id": "patient_id"})
-        p["patient_county"] = p["division_code"].str[:6]
-        return df.merge(p[["patient_id", "patient_county"]], on="patient_id", how="left")
+        self.tables: dict[str, pd.DataFrame] = {}
 
     def table(self, name: str) -> pd.DataFrame:
-        if name in self.enriched:
-            return self.enriched[name]
-        df = self.base(name)
-        if name in ("encounter", "claim", "procedure", "staff_income", "diagnostic_report"):
-            df = self._fac(df, "facility_id", "facility")
-        if name in ("encounter", "claim", "chronic_managed"):
-            df = self._patient_county(df)
-        if name in ("encounter", "claim"):
-            df["in_county"] = (df["facility_county"] == df["patient_county"]).fillna(False)
-        if name == "encounter":
-            df["is_tcm"] = ((df["facility_kind"] == "tcm") | (df["service_type"] == "tcm")).fillna(False)
-            df["stay_days"] = (df["period_end"] - df["period_start"]).dt.total_seconds() / 86400
-        if name == "diagnostic_order":
-            df = self._fac(self._fac(df, "facility_id", "facility"), "centre_facility_id", "centre")
-            df["turnaround_hours"] = (df["reported_at"] - df["ordered_at"]).dt.total_seconds() / 3600
-        if name == "diagnostic_report":
-            df = self._fac(df, "performer_facility_id", "performer")
-            df["turnaround_hours"] = (df["issued"] - df["effective"]).dt.total_seconds() / 3600
-        if name == "posting":
-            df = self._fac(df, "home_facility_id", "home")
-            df = self._fac(df, "facility_id", "facility")
-        if name == "referral":
-            df = self._fac(self._fac(df, "from_facility_id", "from"), "to_facility_id", "to")
-            df["out_of_county"] = (
-                (df["from_county"] != df["to_county"]) & df["from_county"].notna() & df["to_county"].notna()
-            )
-            df["accepted_within_sla"] = (df["accepted_at"] <= df["accept_due"]).fillna(False)
-            df["days_to_down"] = (df["down_referred_at"] - df["submitted_at"]).dt.total_seconds() / 86400
-        if name == "death":
-            df["county"] = df["division_code"].str[:6]
-        if name == "facility":
-            df["facility_id"] = df["id"]
-        self.enriched[name] = df
-        return df
+        if name not in self.tables:
+            info = self.snap.tables.get(name)
+            if info is None:
+                self.tables[name] = schema.arrow_schema(name).empty_table().to_pandas()
+            else:
+                self.tables[name] = pd.read_parquet(info.prepared or info.path)
+        return self.tables[name]
 
     def measure(
         self, ind: Indicator, m: Measure, period: rules.Period, scope_fac: pd.DataFrame, scope_div: pd.DataFrame
@@ -413,7 +370,7 @@ class PandasIndicators:
         def one(ind: Indicator, p: rules.Period) -> dict[str, float | None]:
             out: dict[str, float | None] = {}
             if ind.assessment:
-                a = self.base("assessment")
+                a = self.table("assessment")
                 a = a[(a.indicator_id == ind.id) & (a.year == p.start.year)]
                 got = dict(zip(a.scope, a.value, strict=True))
                 return {s.key: (float(got[s.key]) if s.key in got else None) for s in scopes}
@@ -478,11 +435,6 @@ def main() -> None:
     tables = generate(residents, encounters)
     t_gen = time.perf_counter() - t0
     print(f"generated {residents:,} residents, {encounters:,} encounters in {t_gen:.1f} s", file=sys.stderr)
-    t0 = time.perf_counter()
-    snap = snapshot.write(tables, root, now=datetime(2026, 12, 31, 23, 0))  # type: ignore[arg-type]
-    t_snap = time.perf_counter() - t0
-    del tables
-    period = rules.parse_period("2026")
     # Ibis compiles through sqlglot, whose modules are imported lazily on the first query (seconds when Python may
     # not cache bytecode, PYTHONDONTWRITEBYTECODE=1 here): pay that before the clock starts, as a server would.
     import ibis
@@ -491,15 +443,41 @@ def main() -> None:
     definitions.load_all()  # read and checked at start-up (`indicators.install()`), not per computation
 
     load_start = _loadavg()
+    # the first snapshot: every table written, and every activity table prepared (the registry joined in)
+    t0, c0 = time.perf_counter(), _cpu()
+    first = snapshot.write(tables, root, now=datetime(2026, 12, 30, 23, 0))  # type: ignore[arg-type]
+    t_snap, c_snap = time.perf_counter() - t0, _cpu() - c0
+    period = rules.parse_period("2026")
+    # a fresh process: nothing compiled yet (the CLI's case)
+    t0, c0 = time.perf_counter(), _cpu()
+    engine = Engine(first)
+    computed = service.compute(engine, "county-community", "2026", "1410")
+    t_first, c_first = time.perf_counter() - t0, _cpu() - c0
+    engine.con.disconnect()  # its working tables are freed before the next engine builds its own
+    # the next snapshot: a resident registered since, so every table that reads the patients (encounter, claim,
+    # chronic-disease management) is prepared again; the others are carried over
+    patients = tables["patient"]
+    del tables
+    more = pa.concat_tables([patients, pa.table({"id": ["P-new"], "division_code": [COUNTY + "100"]})])
+    t0, c0 = time.perf_counter(), _cpu()
+    snap = snapshot.write({"patient": more}, root, now=datetime(2026, 12, 31, 23, 0))
+    t_snap2, c_snap2 = time.perf_counter() - t0, _cpu() - c0
+    del patients, more
+    # cold: a fresh engine on the new snapshot in the same process (the server after a new snapshot)
     t0, c0 = time.perf_counter(), _cpu()
     engine = Engine(snap)
     computed = service.compute(engine, "county-community", "2026", "1410")
     t_duck_cold, c_duck_cold = time.perf_counter() - t0, _cpu() - c0
+    # warm: the same set again on the same engine (a second request on the same snapshot)
     t0, c0 = time.perf_counter(), _cpu()
     computed = service.compute(engine, "county-community", "2026", "1410")
     t_duck_warm, c_duck_warm = time.perf_counter() - t0, _cpu() - c0
     scopes = service.resolve_scopes(engine, definitions.get_set("county-community"), "1410")
-    print(f"duckdb: {t_duck_cold:.2f} s cold, {t_duck_warm:.2f} s warm", file=sys.stderr)
+    print(
+        f"snapshot {t_snap:.2f} s, next {t_snap2:.2f} s; duckdb: {t_first:.2f} s first, {t_duck_cold:.2f} s cold, "
+        f"{t_duck_warm:.2f} s warm",
+        file=sys.stderr,
+    )
 
     t0, c0 = time.perf_counter(), _cpu()
     pandas_values = PandasIndicators(snap).compute("county-community", period, scopes)
@@ -524,16 +502,26 @@ def main() -> None:
         "scopes": len(scopes),
         "results": len(computed.results),
         "generate_s": round(t_gen, 2),
-        "snapshot_write_s": round(t_snap, 2),
+        # paid once per snapshot, when it is taken (not by a computation): writing the tables and preparing them
+        "snapshot_s": round(t_snap, 2),
+        "snapshot_cpu_s": round(c_snap, 2),
+        "prepared": list(first.prepared),
+        "next_snapshot_s": round(t_snap2, 2),
+        "next_snapshot_cpu_s": round(c_snap2, 2),
+        "next_prepared": list(snap.prepared),
+        "duckdb_first_s": round(t_first, 2),
+        "duckdb_first_cpu_s": round(c_first, 2),
         "duckdb_cold_s": round(t_duck_cold, 2),
         "duckdb_warm_s": round(t_duck_warm, 2),
         "pandas_s": round(t_pandas, 2),
+        "ratio_first": round(t_pandas / t_first, 1),
         "ratio_cold": round(t_pandas / t_duck_cold, 1),
         "ratio_warm": round(t_pandas / t_duck_warm, 1),
         # CPU seconds of this process (all threads: DuckDB runs on every core), the load-independent measure
         "duckdb_cold_cpu_s": round(c_duck_cold, 2),
         "duckdb_warm_cpu_s": round(c_duck_warm, 2),
         "pandas_cpu_s": round(c_pandas, 2),
+        "cpu_ratio_first": round(c_pandas / c_first, 1),
         "cpu_ratio_cold": round(c_pandas / c_duck_cold, 1),
         "cpu_ratio_warm": round(c_pandas / c_duck_warm, 1),
         "loadavg_start": load_start,
@@ -546,6 +534,7 @@ def main() -> None:
         "date": datetime.now().strftime("%Y-%m-%d"),
     }
     print(json.dumps(out, ensure_ascii=False))
+    shutil.rmtree(root)
 
 
 if __name__ == "__main__":

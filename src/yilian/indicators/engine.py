@@ -9,7 +9,7 @@ a null value with a status and a note, never a 0 that looks like a measurement.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from yilian.errors import Invalid, NotFound
-from yilian.indicators import definitions, rules, schema
+from yilian.indicators import definitions, prepare, rules, schema
 from yilian.indicators.definitions import Indicator, IndicatorSet, Measure
 from yilian.indicators.snapshot import Snapshot
 
@@ -71,6 +71,10 @@ class Engine:
     def __init__(self, snap: Snapshot, con: Any = None):
         self.snap = snap
         self.con = con or ibis.duckdb.connect()
+        # Table names in the engine's own connection are the same for every engine, so that its queries' SQL is the
+        # same on every snapshot (and compiled once per process, `_SQL`); on a connection shared with others, unique.
+        self._suffix = "" if con is None else f"_{id(self)}"
+        self._full: dict[str, ir.Table] = {}
         # a server shares one engine per snapshot between requests: one computation at a time on its connection
         self.lock = threading.RLock()
         self._base: dict[str, ir.Table] = {}
@@ -78,9 +82,9 @@ class Engine:
         self._coverage: dict[tuple[str, str | None], rules.Coverage] = {}
         self._filled: dict[str, dict[str, int]] = {}
         self._measured: dict[tuple[Any, ...], dict[str, float | None]] = {}
-        self._sql: dict[tuple[Any, ...], str] = {}
         # the columns definitions read, per table: only these (and the derived ones) are materialised
         self._wanted: dict[str, set[str]] = {}
+        self._shape: tuple[Any, ...] = ()  # the columns kept, as part of a query's SQL cache key
         for s in definitions.load_all().values():
             self._want(s)
         self.as_of = snap.taken_at.date()
@@ -93,124 +97,45 @@ class Engine:
                 have |= cols
                 self._enriched.pop(t, None)
                 self._filled.pop(t, None)
-                self._sql.clear()
+                self._shape = tuple(sorted((t, tuple(sorted(c))) for t, c in self._wanted.items()))
 
     # ------------------------------------------------------------------ tables
     def base(self, name: str) -> ir.Table:
         if name not in self._base:
             info = self.snap.tables.get(name)
             if info is not None and info.rows > 0:
-                self._base[name] = self.con.read_parquet(str(info.path), table_name=f"s_{name}")
+                self._base[name] = self.con.read_parquet(str(info.path), table_name=f"s_{name}{self._suffix}")
             else:
                 self._base[name] = ibis.memtable(_empty(name))
         return self._base[name]
 
     def table(self, name: str) -> ir.Table:
+        """The table as measures read it: prepared (registry joined in) and only the columns definitions read plus the
+        derived ones. On DuckDB a view over the snapshot's prepared Parquet file, not a copy: the joins were done
+        when the snapshot was taken, and copying 5 million rows into memory cost more than the few scans it saves."""
         if name not in self._enriched:
-            # Materialised once per engine: later expressions stay small (Ibis compiles them in milliseconds, not the
-            # tenths of a second a six-way join takes) and DuckDB joins the registry in only once. Only the columns
-            # definitions read are kept: writing 5 M unique ids nobody groups by costs as much as the joins.
             expr = self.full_table(name)
             if name in self._wanted:
                 keep = self._wanted[name] | set(schema.DERIVED.get(name, {}))
                 expr = expr.select(*[c for c in expr.columns if c in keep])
             if self.con.name == "duckdb":
-                self._enriched[name] = self.con.create_table(f"e_{name}_{id(self)}", expr, temp=True)
+                # a named view keeps later expressions small (Ibis compiles them in milliseconds, not the tenths of a
+                # second the joins of a snapshot written before prepared tables take) and their SQL the same
+                self._enriched[name] = self.con.create_view(f"e_{name}{self._suffix}", expr, overwrite=True)
             else:  # Ibis's PySpark backend has no temporary tables; a cached DataFrame does the same job there
                 self._enriched[name] = expr.cache()
         return self._enriched[name]
 
     def full_table(self, name: str) -> ir.Table:
-        """The table with the registry joined in and every column (not materialised: for the drill-down)."""
-        return self._enrich(name, self.base(name))
-
-    def _facility_cols(self, prefix: str) -> ir.Table:
-        f = self.base("facility")
-        return f.select(
-            **{
-                f"{prefix}_fid": f.id,
-                f"{prefix}_level": f.level,
-                f"{prefix}_kind": f.kind,
-                f"{prefix}_county": f.county_code,
-            }
-        )
-
-    def _with_facility(self, t: ir.Table, col: str, prefix: str, keep: Iterable[str]) -> ir.Table:
-        f = self._facility_cols(prefix)
-        j = t.left_join(f, t[col] == f[f"{prefix}_fid"])
-        drop = [c for c in (f"{prefix}_fid", f"{prefix}_level", f"{prefix}_kind", f"{prefix}_county") if c not in keep]
-        return j.drop(*drop)
-
-    def _with_patient_county(self, t: ir.Table) -> ir.Table:
-        p = self.base("patient")
-        p = p.select(p_pid=p.id, patient_county=p.division_code.substr(0, 6))
-        return t.left_join(p, t.patient_id == p.p_pid).drop("p_pid")
-
-    def _enrich(self, name: str, t: ir.Table) -> ir.Table:
-        if name == "encounter":
-            t = self._with_facility(
-                t, "facility_id", "facility", ("facility_level", "facility_kind", "facility_county")
-            )
-            t = self._with_patient_county(t)
-            seconds = (t.period_end.epoch_seconds() - t.period_start.epoch_seconds()).cast("float64")
-            return t.mutate(
-                in_county=(t.facility_county == t.patient_county).fill_null(False),
-                is_tcm=((t.facility_kind == "tcm") | (t.service_type == "tcm")).fill_null(False),
-                stay_days=seconds / 86400.0,
-            )
-        if name == "claim":
-            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
-            t = self._with_patient_county(t)
-            return t.mutate(in_county=(t.facility_county == t.patient_county).fill_null(False))
-        if name in (
-            "procedure",
-            "staff_income",
-            "outreach_activity",
-            "outreach_checkin",
-            "recognition_decision",
-            "recognition_qualification",
-        ):
-            return self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
-        if name == "diagnostic_report":
-            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
-            t = self._with_facility(t, "performer_facility_id", "performer", ("performer_level",))
-            secs = (t.issued.epoch_seconds() - t.effective.epoch_seconds()).cast("float64")
-            return t.mutate(turnaround_hours=secs / 3600.0)
-        if name == "outreach_clinic_day":
-            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
-            # numbers whose day is over: the patient came or did not (still-booked numbers are not yet either)
-            return t.mutate(settled=t.arrived.fill_null(0) + t.noshow.fill_null(0))
-        if name == "diagnostic_order":
-            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
-            t = self._with_facility(t, "centre_facility_id", "centre", ("centre_level", "centre_county"))
-            secs = (t.reported_at.epoch_seconds() - t.ordered_at.epoch_seconds()).cast("float64")
-            return t.mutate(turnaround_hours=secs / 3600.0)
-        if name == "teleconsultation":
-            t = self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
-            t = self._with_facility(t, "centre_facility_id", "centre", ("centre_level",))
-            secs = (t.answered_at.epoch_seconds() - t.requested_at.epoch_seconds()).cast("float64")
-            return t.mutate(response_hours=secs / 3600.0)
-        if name == "posting":
-            t = self._with_facility(t, "home_facility_id", "home", ("home_level",))
-            return self._with_facility(t, "facility_id", "facility", ("facility_level", "facility_county"))
-        if name == "referral":
-            t = self._with_facility(t, "from_facility_id", "from", ("from_level", "from_county"))
-            t = self._with_facility(t, "to_facility_id", "to", ("to_level", "to_county"))
-            secs = (t.down_referred_at.epoch_seconds() - t.submitted_at.epoch_seconds()).cast("float64")
-            t = t.mutate(
-                out_of_county=(t.from_county != t.to_county).fill_null(False),
-                out_of_province=(t.from_county.substr(0, 2) != t.to_county.substr(0, 2)).fill_null(False),
-                accepted_within_sla=(t.accepted_at.notnull() & (t.accepted_at <= t.accept_due)).fill_null(False),
-                days_to_down=secs / 86400.0,
-            )
-            return t
-        if name == "chronic_managed":
-            return self._with_patient_county(t)
-        if name == "death":
-            return t.mutate(county=t.division_code.substr(0, 6))
-        if name == "facility":
-            return t.mutate(facility_id=t.id)
-        return t
+        """The table with the registry joined in and every column (not materialised: for the drill-down). The snapshot
+        keeps it prepared; one written before prepared tables existed is joined here."""
+        if name not in self._full:
+            info = self.snap.tables.get(name)
+            if info is not None and info.rows > 0 and info.prepared is not None:
+                self._full[name] = self.con.read_parquet(str(info.prepared), table_name=f"p_{name}{self._suffix}")
+            else:
+                self._full[name] = prepare.enrich(name, self.base(name), self.base)
+        return self._full[name]
 
     # ------------------------------------------------------------------ what the snapshot can answer
     def coverage(self, name: str, date_col: str | None) -> rules.Coverage:
@@ -223,15 +148,15 @@ class Engine:
             else:
                 t = self.base(name)
                 col = t[date_col]
-                first, last = self.con.execute(t.aggregate(a=col.min(), b=col.max())).iloc[0]
-                self._coverage[key] = rules.Coverage(rows, _as_date(first), _as_date(last))
+                (got,) = self._run(("coverage", name, date_col), lambda: t.aggregate(a=col.min(), b=col.max()))
+                self._coverage[key] = rules.Coverage(rows, _as_date(got["a"]), _as_date(got["b"]))
         return self._coverage[key]
 
     def filled(self, name: str) -> dict[str, int]:
         """How many rows fill each column of a table (derived columns included), in one query per table."""
         if name not in self._filled:
             t = self.table(name)
-            row = self.con.to_pyarrow(t.aggregate(**{c: t[c].count() for c in t.columns})).to_pylist()[0]
+            (row,) = self._run(("filled", name), lambda: t.aggregate(**{c: t[c].count() for c in t.columns}))
             self._filled[name] = {c: int(v or 0) for c, v in row.items()}
         return self._filled[name]
 
@@ -387,14 +312,16 @@ class Engine:
         return (ind.id, id(m), period.label)
 
     def _run(self, key: tuple[Any, ...] | None, build: Callable[[], ir.Table]) -> list[dict[str, Any]]:
-        """Execute a query. On DuckDB its SQL is compiled once per engine and key: building and compiling the Ibis
-        expression costs as much as running it on half a million rows, and a second request on the same snapshot
-        asks the same queries."""
+        """Execute a query. On DuckDB its SQL is compiled once per process and key: building and compiling the Ibis
+        expression costs as much as running it on half a million rows, and it depends only on the definitions (the
+        key says which), the columns kept and the table names, never on the snapshot's data, so an engine on a new
+        snapshot reuses what the last one compiled."""
         if key is None or self.con.name != "duckdb":
             return list(self.con.to_pyarrow(build()).to_pylist())
-        sql = self._sql.get(key)
+        full = (self._suffix, self._shape, key)
+        sql = _SQL.get(full)
         if sql is None:
-            sql = self._sql[key] = str(self.con.compile(build()))
+            sql = _SQL[full] = str(self.con.compile(build()))
         return list(self.con.con.sql(sql).to_arrow_table().to_pylist())
 
     @staticmethod
@@ -729,6 +656,9 @@ class Engine:
         df = self.con.execute(j.order_by(order).limit(limit))
         return [{k: _plain(v) for k, v in rec.items()} for rec in df.to_dict(orient="records")], total
 
+
+# compiled SQL by (table-name suffix, columns kept, query key): shared by every engine of the process
+_SQL: dict[tuple[Any, ...], str] = {}
 
 # the county column the engine derives for each facility column a measure may be scoped by
 COUNTY_OF = {
