@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from typing import cast as typed
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from yilian.db import utcnow
+from yilian.db import new_id, utcnow
 from yilian.events.models import OutboxEvent
 
 Handler = Callable[[Session, OutboxEvent], None]
@@ -29,6 +30,31 @@ def emit(
     event = OutboxEvent(topic=topic, subject=subject, payload=payload or {})
     session.add(event)
     return event
+
+
+_INSERT = insert(typed(Table, OutboxEvent.__table__))
+
+
+def row(topic: str, *, subject: str | None = None, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An event as a row for `write`: a caller that writes several rows of its own at one point (a new referral with
+    its history) sends them together instead of one ORM flush each."""
+    now = utcnow()
+    return {
+        "id": new_id(),
+        "created_at": now,
+        "topic": topic,
+        "subject": subject,
+        "payload": payload or {},
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
+def write(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert events made by `row`, now, in the session's transaction (one statement)."""
+    if rows:
+        session.connection().execute(_INSERT, rows)
 
 
 def _handlers_for(topic: str) -> list[Handler]:

@@ -16,10 +16,11 @@ from typing import cast as typed
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import String, Table, and_, bindparam, cast, false, func, or_, select, union_all, update
-from sqlalchemy.orm import Session
+from sqlalchemy import String, Table, and_, bindparam, cast, false, func, insert, or_, select, union_all, update
+from sqlalchemy import inspect as orm_state
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from yilian.db import utcnow
+from yilian.db import new_id, utcnow
 from yilian.errors import Conflict, Forbidden, Invalid, NotFound
 from yilian.events import service as outbox
 from yilian.fhir import store
@@ -479,6 +480,48 @@ def allowed_actions(actor: Actor, r: Referral) -> list[str]:
 
 # --- writing ------------------------------------------------------------------------------------------------------------
 
+# A referral made in this request is held in memory, with its events and outbox rows, until it is sent (`submit`) or
+# kept as a draft (`create(publish=True)`), and then written by three Core INSERTs (`_write_new`). Through the ORM
+# the same referral cost an INSERT, an UPDATE once it was routed, two event INSERTs and an outbox INSERT, and the
+# ORM's flush bookkeeping cost more CPU than the statements themselves. Once written it is an ordinary persistent
+# object: later steps in the same session go through the ORM.
+_UNWRITTEN = "referrals_unwritten"  # session.info: referral id -> _Unwritten
+_INSERT_REFERRAL = insert(typed(Table, Referral.__table__))
+_INSERT_EVENT = insert(typed(Table, ReferralEvent.__table__))
+_REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)
+_EVENT_COLUMNS = tuple(c.key for c in ReferralEvent.__table__.columns)
+
+
+@dataclass
+class _Unwritten:
+    events: list[ReferralEvent] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _unwritten(session: Session, r: Referral) -> _Unwritten | None:
+    pending: dict[uuid.UUID, _Unwritten] = session.info.get(_UNWRITTEN, {})
+    return pending.get(r.id)
+
+
+def _write_new(session: Session, r: Referral) -> None:
+    """Write a referral made in this session, its events and its outbox rows; from here on the ORM tracks it."""
+    pending = session.info[_UNWRITTEN].pop(r.id)
+    values = orm_state(r).dict  # every column was set when it was made: a missing one is a KeyError, not a NULL
+    conn = session.connection()
+    conn.execute(_INSERT_REFERRAL, {k: values[k] for k in _REFERRAL_COLUMNS})
+    conn.execute(_INSERT_EVENT, [{k: e.__dict__[k] for k in _EVENT_COLUMNS} for e in pending.events])
+    outbox.write(session, pending.outbox)
+    make_transient_to_detached(r)  # loaded as it is now, without a read
+    session.add(r)
+
+
+def _emit(session: Session, r: Referral, topic: str, payload: dict[str, Any]) -> None:
+    pending = _unwritten(session, r)
+    if pending is None:
+        outbox.emit(session, topic, subject=f"Referral/{r.id}", payload=payload)
+    else:
+        pending.outbox.append(outbox.row(topic, subject=f"Referral/{r.id}", payload=payload))
+
 
 def _event(
     session: Session,
@@ -491,6 +534,7 @@ def _event(
 ) -> ReferralEvent:
     seq = r.version  # every step bumps the version before writing its event: the n-th event has seq n
     ev = ReferralEvent(
+        id=new_id(),
         referral_id=r.id,
         seq=seq,
         at=clock(),
@@ -503,7 +547,11 @@ def _event(
         note=note,
         detail=detail or {},
     )
-    session.add(ev)
+    pending = _unwritten(session, r)
+    if pending is None:
+        session.add(ev)
+    else:
+        pending.events.append(ev)
     session.info.setdefault("referral_events", {}).setdefault(r.id, []).append(ev)
     return ev
 
@@ -527,11 +575,11 @@ def _publish(session: Session, r: Referral, action: str, actor: Actor) -> None:
     published.add(r.id)
     if resources:
         store.bulk_put(session, resources, actor=actor)
-    outbox.emit(
+    _emit(
         session,
+        r,
         f"referral.{action}",
-        subject=f"Referral/{r.id}",
-        payload={
+        {
             "referral": str(r.id),
             "state": r.state,
             "urgency": r.urgency,
@@ -593,7 +641,10 @@ def _validate(data: ReferralIn) -> None:
 def create(
     session: Session, actor: Actor, data: ReferralIn, *, task_id: str | None = None, publish: bool = True
 ) -> Referral:
-    """A referral draft by a sending doctor; `submit` sends it (the API does both unless asked for a draft)."""
+    """A referral draft by a sending doctor; `submit` sends it (the API does both unless asked for a draft).
+
+    With `publish` the draft is published and written at once. Without it the caller must hand the object to
+    `submit` in the same session: that routes, publishes and writes it (one INSERT of the referral, routed)."""
     if str(actor.role) not in {str(r) for r in states.SENDERS} and actor.role != Role.SYSTEM_ADMIN:
         raise Forbidden(f"a {actor.role} does not send referrals", field="role")
     if actor.facility_id is None:
@@ -627,7 +678,7 @@ def create(
     service = data.service or service_for(data.diagnosis_codes, [m.criterion.condition for m in matches])
     rid = uuid.uuid4()
     now = clock()
-    # Every column is set here: the row is flushed only at commit, and the answer is built from this object.
+    # Every column is set here: `_write_new` inserts them as they are and the answer is built from this object.
     r = Referral(
         id=rid,
         patient_ref=data.patient,
@@ -654,17 +705,29 @@ def create(
         task_id=task_id or str(rid),
         routing=[],
         stable=False,
+        receiver_facility_id=None,
+        receiver_department=None,
+        down_facility_id=None,
+        decline_reason=None,
+        appointment=None,
+        care_plan=None,
+        follow_up=None,
+        insurance=None,
+        sla_due_at=None,
+        accepted_at=None,
+        accept_due_at=None,
+        escalated_at=None,
         created_at=now,
         updated_at=now,
         version=1,
     )
-    # No flush here: a referral sent at once is written by one INSERT when submit publishes it, already routed.
-    session.add(r)
+    session.info.setdefault(_UNWRITTEN, {})[r.id] = _Unwritten()
     session.info.setdefault("referrals_created", set()).add(r.id)
     _event(session, r, actor, "create", None, detail={"criteria": [m.criterion.id for m in matches]})
     audit.record(session, actor, "referral.create", patient=r.patient_ref, resource=f"Referral/{r.id}")
-    if publish:  # a referral sent at once is published by submit, in the same transaction
+    if publish:  # a referral sent at once is published and written by submit, in the same transaction
         _publish(session, r, "created", actor)
+        _write_new(session, r)
     return r
 
 
@@ -706,12 +769,14 @@ def history(session: Session, r: Referral) -> list[ReferralEvent]:
 
 def submit(session: Session, actor: Actor, referral_id: uuid.UUID | str | Referral) -> Referral:
     r = referral_id if isinstance(referral_id, Referral) else get(session, actor, referral_id, lock=True)
-    # The reads below (registry, free slots) would flush the half-made referral and then update it again.
+    # The reads below (registry, free slots) would flush a draft's pending changes and then update it again.
     with session.no_autoflush:
         _route_on_submit(session, actor, r)
     _publish(session, r, "submitted", actor)
     if r.green_channel:
         _green_channel_fast_track(session, r)
+    if _unwritten(session, r) is not None:  # made by create(publish=False) in this request: written now, complete
+        _write_new(session, r)
     return r
 
 
@@ -769,11 +834,11 @@ def _green_channel_fast_track(session: Session, r: Referral) -> None:
     _transition(session, system, r, "offer", note="green channel: offered to the nearest capable centre")
     r.insurance = insurance_estimate(session, place(session, r.sender_facility_id), receiver)
     _publish(session, r, "offered", system)
-    outbox.emit(
+    _emit(
         session,
+        r,
         "referral.green_channel_alert",
-        subject=f"Referral/{r.id}",
-        payload={"referral": str(r.id), "channel": r.green_channel, "receiver": str(receiver.id)},
+        {"referral": str(r.id), "channel": r.green_channel, "receiver": str(receiver.id)},
     )
 
 
