@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -26,6 +27,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from proctime import proc_cpu  # benchmarks/ is the script's own directory
 
@@ -68,6 +70,72 @@ def _used(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection that sends GET requests and reads each answer whole (Content-Length or
+    chunked). The load generator shares the two cores with the server and PostgreSQL: httpx cost ≈ 1.4 ms of CPU a
+    request, more than a tenth of the total, and this ≈ a tenth of that, for the same bytes on the wire."""
+
+    def __init__(self, host: str, port: int, head: bytes) -> None:
+        self.address, self.head = (host, port), head
+        self.sock: socket.socket | None = None
+        self.file: Any = None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.file.close()
+            self.sock.close()
+        self.sock = self.file = None
+
+    def get(self, target: str) -> tuple[int, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, timeout=30)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.file = self.sock.makefile("rb")
+        self.sock.sendall(b"GET " + target.encode() + b" HTTP/1.1\r\n" + self.head)
+        status_line = self.file.readline()
+        if not status_line:
+            raise ConnectionResetError("the server closed the connection")
+        status = int(status_line.split(b" ", 2)[1])
+        length, chunked, close = 0, False, False
+        while (line := self.file.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value
+            elif name == b"connection":
+                close = value == b"close"
+        if chunked:
+            parts = []
+            while size := int(self.file.readline().split(b";")[0], 16):
+                parts.append(self.file.read(size))
+                self.file.readline()
+            self.file.readline()
+            body = b"".join(parts)
+        else:
+            body = self.file.read(length)
+        if close:
+            self.close()
+        return status, body
+
+
+def _check(kind: str, status: int, body: bytes, res_id: str | None) -> tuple[str | None, int]:
+    """What is wrong with an answer (None when it is what was asked for), and a search's number of entries."""
+    if status != 200:
+        return f"{status}", 0
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "not JSON", 0
+    if kind == "read":
+        ok = data.get("resourceType") == "Observation" and data.get("id") == res_id
+        return (None if ok else "another resource"), 0
+    entries = data.get("entry", [])
+    ok = data.get("type") == "searchset" and all(e["resource"]["resourceType"] == "Observation" for e in entries)
+    return (None if ok else "not a searchset of Observations"), len(entries)
+
+
 def _load(wanted: int, *, seed: int) -> None:
     """Set-up, not the claim: write generated resources with the store's bulk writer (`store.bulk_put`: COPY into the
     resource, version and index tables, search-index extraction included), in batches of one transaction each.
@@ -102,6 +170,51 @@ def _load(wanted: int, *, seed: int) -> None:
     print(f"  loaded {done:,} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
+def _serve_profiled(port: int, path: str) -> None:
+    """The app in this process (as one uvicorn worker would run it) under cProfile, every thread included, timed in
+    each thread's CPU time; the statistics are written when uvicorn stops (SIGTERM from the benchmark)."""
+    import cProfile
+    import pstats
+
+    import uvicorn
+
+    from yilian.web.serving import TCPConfig
+
+    profiles: list[cProfile.Profile] = []
+    guard = threading.Lock()
+
+    def start() -> None:
+        profile = cProfile.Profile(time.thread_time)  # CPU of this thread: waits for PostgreSQL are not work
+        with guard:
+            profiles.append(profile)
+        profile.enable()
+
+    def first_event(*_: Any) -> None:  # a new thread's first call: give it a profiler of its own
+        sys.setprofile(None)
+        start()
+
+    from yilian.app import create_app
+
+    app = create_app()  # imports and set-up outside the profile: it is about requests
+    config = TCPConfig(app, host="127.0.0.1", port=port, log_level="warning")
+    threading.setprofile(first_event)
+    # uvicorn re-raises the SIGTERM it shut down on, under the handler that was there before: make it one that
+    # returns, so that the statistics get written.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    start()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        stats = None
+        for profile in profiles:
+            profile.disable()
+            profile.create_stats()
+            if profile.stats:  # type: ignore[attr-defined]
+                stats = pstats.Stats(profile) if stats is None else stats.add(profile)
+        if stats is not None:
+            stats.dump_stats(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=1_000_000)
@@ -115,7 +228,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="in all, half reads and half searches")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="serve with one process under cProfile (every thread: the event loop and the route threads) instead of "
+        "`yilian serve`, and write the statistics to PATH (pstats) when the run ends; its times are not comparable",
+    )
+    parser.add_argument("--serve-profiled", nargs=2, metavar=("PORT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_profiled:
+        _serve_profiled(int(args.serve_profiled[0]), args.serve_profiled[1])
+        return
     if args.quick:
         args.resources, args.requests = 50_000, 1000
 
@@ -175,24 +298,20 @@ def main() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         sock.close()
+        if args.profile:
+            command = [sys.executable, __file__, "--serve-profiled", str(port), str(Path(args.profile).resolve())]
+        else:
+            command = [sys.executable, "-m", "yilian", "serve", "--port", str(port), "--no-worker"]
+            command += ["--workers", str(args.workers)]
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "yilian",
-                "serve",
-                "--port",
-                str(port),
-                "--no-worker",
-                "--workers",
-                str(args.workers),
-            ],
+            command,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
-        for _ in range(1200):  # under load, importing the app in each worker takes minutes
+        deadline = time.monotonic() + 600  # under load, importing the app in each worker takes minutes
+        while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -202,7 +321,7 @@ def main() -> None:
         else:
             raise RuntimeError("the server did not start")
 
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nAccept: application/fhir+json\r\n\r\n"
         lat: dict[str, list[float]] = {"read": [], "search": []}
         sizes: list[int] = []
         errors: list[str] = []
@@ -211,33 +330,40 @@ def main() -> None:
 
         def client(seed: int) -> None:
             rng = random.Random(seed)
-            with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+            http = KeepAlive("127.0.0.1", port, head.encode())
+            try:
                 for n in range(per_client + 10):
                     if n % 2 == 0:
-                        kind, path, params = "read", f"/fhir/Observation/{rng.choice(observations)}", None
+                        kind, res_id = "read", rng.choice(observations)
+                        target = f"/fhir/Observation/{res_id}"
                     else:
-                        kind, path = "search", "/fhir/Observation"
-                        params = {
+                        kind = "search"
+                        query = {
                             "patient": rng.choice(patients_),
                             "code": "http://loinc.org|8480-6",
                             "date": f"ge{rng.randint(2019, 2023)}-{rng.randint(1, 12):02d}-01",
                         }
+                        target = f"/fhir/Observation?{urlencode(query)}"
                     t0 = time.perf_counter()
                     try:
-                        r = http.get(path, params=params)
-                    except httpx.HTTPError as exc:
+                        status, body = http.get(target)
+                    except OSError as exc:
                         with lock:
-                            errors.append(f"{type(exc).__name__} {path}")
+                            errors.append(f"{type(exc).__name__} {target}")
+                        http.close()
                         continue
                     ms = (time.perf_counter() - t0) * 1000
+                    problem, hits = _check(kind, status, body, res_id if kind == "read" else None)
                     if n < 10:
                         continue  # warm-up: connection set-up and first queries
                     with lock:
-                        if r.status_code != 200:
-                            errors.append(f"{r.status_code} {path}")
+                        if problem:
+                            errors.append(f"{problem} {target}")
                         lat[kind].append(ms)
                         if kind == "search":
-                            sizes.append(len(r.json().get("entry", [])))
+                            sizes.append(hits)
+            finally:
+                http.close()
 
         load_start = os.getloadavg()
         server_before, db_before = _tree_cpu(server.pid), _backends_cpu(admin, name)
@@ -268,11 +394,11 @@ def main() -> None:
             "search_mean_hits": round(statistics.mean(sizes), 1) if sizes else 0,
             "requests_per_s": round(sent / wall, 1),
             # CPU per request over the timed phase (warm-up included), load-independent: the server's processes,
-            # the PostgreSQL backends of its connections, and the 8 client threads (httpx) of this script.
+            # the PostgreSQL backends of its connections, and the 8 client threads of this script.
             "server_cpu_ms_per_request": round(server_cpu / sent * 1000, 2),
             "db_cpu_ms_per_request": round(db_cpu / sent * 1000, 2),
             "client_cpu_ms_per_request": round(client_cpu / sent * 1000, 2),
-            "server": f"yilian serve --workers {args.workers}",
+            "server": "one process under cProfile" if args.profile else f"yilian serve --workers {args.workers}",
             "db": "postgresql",
             "machine": f"{os.cpu_count()} cores, shared",
             "load_avg_1m_start": round(load_start[0], 1),
