@@ -12,6 +12,7 @@ from yilian.db import read_session, unit_of_work
 from yilian.network import service
 from yilian.network.models import Division
 from yilian.network.schemas import ConsortiumIn, FacilityIn, PractitionerIn
+from yilian.security import service as users
 from yilian.security import tokens
 from yilian.security.models import AuditEvent, User
 
@@ -152,3 +153,38 @@ def test_a_disabled_account_is_refused_at_once_and_nobody_disables_themselves(ht
     assert own.status_code == 422 and "active" in own.text
     far = http.post("/network/accounts/far/active", data={"active": "false"}, headers=county["auth"]("office"))
     assert far.status_code == 403
+
+
+def test_everybody_changes_their_own_password_and_administrators_reset_others(http, county) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work() as s:
+        users.set_password(s, "li", "first-pass-1")
+    li = county["auth"]("li")
+    own = http.get("/network/accounts/me", headers=li)  # the header's link: a township doctor sees their own account
+    assert own.status_code == 200 and "修改密码" in own.text and "停用账户" not in own.text
+
+    change = {"new_password": "second-pass-2", "confirm_password": "second-pass-2"}
+    wrong = http.post("/network/accounts/li/password", data={**change, "current_password": "nope"}, headers=li)
+    assert wrong.status_code == 422 and "current_password" in wrong.text
+    differ = http.post(
+        "/network/accounts/li/password",
+        data={**change, "confirm_password": "other-pass-3", "current_password": "first-pass-1"},
+        headers=li,
+    )
+    assert differ.status_code == 422 and "confirm_password" in differ.text
+    assert http.post("/login", data={"username": "li", "password": "first-pass-1"}).status_code == 303  # unchanged
+
+    done = http.post("/network/accounts/li/password", data={**change, "current_password": "first-pass-1"}, headers=li)
+    assert done.status_code == 303 and done.headers["location"].endswith("changed=password")
+    assert http.post("/login", data={"username": "li", "password": "second-pass-2"}).status_code == 303
+
+    # The consortium office resets li's password without knowing it; li may not touch anybody else's.
+    reset = {"new_password": "reset-pass-4", "confirm_password": "reset-pass-4"}
+    assert http.post("/network/accounts/li/password", data=reset, headers=county["auth"]("office")).status_code == 303
+    assert http.post("/login", data={"username": "li", "password": "reset-pass-4"}).status_code == 303
+    assert http.post("/network/accounts/far/password", data=reset, headers=li).status_code == 403
+    with read_session() as s:
+        audited = s.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "user.password").order_by(AuditEvent.at)
+        ).all()
+    assert [d["own"] for d in audited] == [False, True, False]  # the set-up, li's change, the office's reset
+    assert all("pass" not in str(d) for d in audited)  # never the password itself

@@ -246,7 +246,14 @@ def account_create(
 
 
 @router.get("/network/accounts/{username}")
-def account_page(request: Request, username: str, actor: Annotated[Actor, Depends(current_actor)]) -> Response:
+def account_page(
+    request: Request,
+    username: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    changed: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    if username == "me":  # the header's link to one's own account
+        username = actor.username
     with read_session() as session:
         account = service.get_account(session, actor, username)
         candidates = (
@@ -254,7 +261,29 @@ def account_page(request: Request, username: str, actor: Annotated[Actor, Depend
             if account.facility_id and account.practitioner_id is None
             else []
         )
-    return render(request, "network/account.html", _ctx(account=account, candidates=candidates))
+    own = username == actor.username
+    admin = actor.role in service.ACCOUNT_ADMINS  # the account is one they administer (get_account checked), or theirs
+    return render(
+        request,
+        "network/account.html",
+        _ctx(account=account, candidates=candidates, own=own, admin=admin, changed=changed),
+    )
+
+
+@router.post("/network/accounts/{username}/password")
+def account_password(
+    username: str,
+    actor: Annotated[Actor, Depends(current_actor)],
+    new_password: Annotated[str, Form()],
+    confirm_password: Annotated[str, Form()],
+    current_password: Annotated[str, Form()] = "",
+) -> Response:
+    if new_password != confirm_password:
+        raise Invalid("the two new passwords differ", field="confirm_password")
+    with unit_of_work() as session:
+        service.get_account(session, actor, username)  # 404 for accounts outside the caller's reach
+        service.change_password(session, username, new_password, current_password=current_password or None, actor=actor)
+    return RedirectResponse(f"/network/accounts/{username}?changed=password", status_code=303)
 
 
 @router.post("/network/accounts/{username}/active")

@@ -1191,7 +1191,10 @@ def list_accounts(
 
 
 def get_account(session: Session, actor: Actor, username: str) -> AccountRow:
-    found = list_accounts(session, actor, username=username, limit=1).items
+    if username == actor.username:  # everybody sees their own account
+        found = list_accounts(session, SYSTEM, username=username, limit=1).items
+    else:
+        found = list_accounts(session, actor, username=username, limit=1).items
     if not found:  # also when the account exists outside the caller's reach: do not confirm it exists
         raise NotFound(f"no account {username} among those you administer", field="username")
     return found[0]
@@ -1232,6 +1235,19 @@ def create_account(session: Session, data: AccountIn, *, actor: Actor) -> User:
     if data.practitioner_id:
         link_account(session, user.username, data.practitioner_id, actor=actor)
     return user
+
+
+def change_password(
+    session: Session, username: str, new_password: str, *, current_password: str | None, actor: Actor
+) -> None:
+    """One's own password with the current one; another account's (a reset) only by its administrator."""
+    if username == actor.username:
+        if not current_password:
+            raise Invalid("give your current password", field="current_password")
+        security_service.set_password(session, username, new_password, current_password=current_password, actor=actor)
+        return
+    _guard_account(session, actor, security_service.get_user(session, username))
+    security_service.set_password(session, username, new_password, actor=actor)
 
 
 def set_account_active(session: Session, username: str, active: bool, *, actor: Actor) -> User:

@@ -51,6 +51,8 @@ def create_user(
         raise Invalid(
             "username: 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter", field="username"
         )
+    if username == "me":  # the pages' alias of the signed-in user's own account
+        raise Invalid("the username 'me' is reserved", field="username")
     role_enum = check_role(role)
     if len(password) < 8:
         raise Invalid("password must have at least 8 characters", field="password")
@@ -165,6 +167,23 @@ def link_practitioner(
         resource=f"User/{user.id}",
         detail={"username": username, "practitioner_id": str(practitioner_id) if practitioner_id else None},
     )
+    return user
+
+
+def set_password(
+    session: Session, username: str, new_password: str, *, current_password: str | None = None, actor: Actor = SYSTEM
+) -> User:
+    """Change a user's password. A user changing their own proves the current one; an administrator's reset does not
+    (the caller has checked that the administrator may). The audit row records who, never the password."""
+    user = get_user(session, username)
+    if current_password is not None and not verify_password(user.password_hash, current_password):
+        raise Invalid("the current password is wrong", field="current_password")
+    if len(new_password) < 8:
+        raise Invalid("password must have at least 8 characters", field="new_password")
+    user.password_hash = hash_password(new_password)
+    session.flush()
+    own = actor.user_id == user.id
+    audit.record(session, actor, "user.password", resource=f"User/{user.id}", detail={"username": username, "own": own})
     return user
 
 
