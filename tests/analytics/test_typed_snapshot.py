@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from yilian.analytics import catalogue, cli, snapshot, typed, typed_snapshot
 from yilian.analytics.compiler import compile_view
-from yilian.analytics.materialize import materialize_views, view_path
-from yilian.analytics.runner import run_view
+from yilian.analytics.materialize import materialize_views, view_path, view_sql
+from yilian.analytics.runner import connect, run_view
 from yilian.db import unit_of_work
 from yilian.fhir import store
 
@@ -125,3 +125,75 @@ def test_a_view_only_the_json_compiler_runs_reads_json_text(clean_db: Any, tmp_p
     view["resource"] = "Patient"
     compiled = typed.fast(compile_view(view))
     assert typed_snapshot.reads(compiled, None) == "JSON text (the JSON compiler runs this view)"
+
+
+CONTACTS = {
+    "resourceType": "ViewDefinition",
+    "name": "patient_contacts",
+    "status": "active",
+    "resource": "Patient",
+    "select": [
+        {"column": [{"name": "id", "path": "getResourceKey()", "type": "id"}]},
+        {
+            "unionAll": [
+                {
+                    "forEach": "name",
+                    "column": [
+                        {"name": "kind", "path": "'name'", "type": "string"},
+                        {"name": "n", "path": "%rowIndex", "type": "integer"},
+                        {"name": "text", "path": "family", "type": "string"},
+                        {"name": "use", "path": "use", "type": "code"},
+                    ],
+                },
+                {
+                    "forEachOrNull": "telecom.where(system = 'phone')",
+                    "column": [
+                        {"name": "kind", "path": "'phone'", "type": "string"},
+                        {"name": "n", "path": "%rowIndex", "type": "integer"},
+                        {"name": "text", "path": "value", "type": "string"},
+                        {"name": "use", "path": "use", "type": "code"},
+                    ],
+                },
+            ]
+        },
+    ],
+}
+
+
+def test_union_branches_over_lists_give_the_same_rows_from_the_typed_snapshot_as_from_json_text(
+    clean_db: Any, tmp_path: Path
+):
+    # materialisation runs each unionAll branch as its own query and unnests a forEach list in SQL: the rows of
+    # several names, of no name, of no phone (forEachOrNull: one row of nulls) and of two phones are the same as
+    # `yilian views run` gives
+    patients = [
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "name": [{"family": "王", "use": "official"}, {"family": "Wang", "use": "usual"}],
+            "telecom": [
+                {"system": "email", "value": "w@example.cn"},
+                {"system": "phone", "value": "138", "use": "mobile"},
+                {"system": "phone", "value": "010"},
+            ],
+        },
+        {"resourceType": "Patient", "id": "p2", "telecom": [{"system": "email", "value": "x@example.cn"}]},
+        {"resourceType": "Patient", "id": "p3", "name": [{"family": "李"}]},
+    ]
+    _seed(patients)
+    with unit_of_work() as session:
+        snapshot.take(session, tmp_path)
+    parts = snapshot.parts(tmp_path)
+    compiled = typed.fast(compile_view(CONTACTS))
+    assert compiled.engine == "typed (duckdb)" and compiled.shape is not None
+    built = typed_snapshot.refresh("Patient", compiled.shape, parts, tmp_path)
+    query, reads = view_sql(compiled, [p for _, p in parts], built.held)
+    assert reads == "typed snapshot" and "generate_subscripts" in query
+    con = connect()
+    result = con.execute(f"SELECT * EXCLUDE (_resource_key) FROM ({query})")
+    names = [d[0] for d in result.description or []]
+    from_typed = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+    from_text = run_view(CONTACTS, [str(p) for _, p in parts])
+    assert _canon(from_typed) == _canon(from_text)
+    assert len(from_text) == 2 + 2 + 1 + 1 + 1  # p1: 2 names, 2 phones; p2: no name, no phone; p3: 1 name, no phone
+    assert {"id": "p2", "kind": "phone", "n": 0, "text": None, "use": None} in from_typed

@@ -533,7 +533,8 @@ def _choice_root(node: fp.Node) -> tuple[str, str] | None:
     return None
 
 
-Branch = tuple[list[tuple[str, str | None]], str | None, str | None]  # (columns, list of rows to unnest, condition)
+# (columns, list of rows to unnest, condition on the resource, (list, element, position) to unnest at SQL level)
+Branch = tuple[list[tuple[str, str | None]], str | None, str | None, tuple[str, str, str] | None]
 
 
 def _split_union(view: dict, t: _Typed, columns: list[tuple[str, str | None]]) -> list[Branch] | None:
@@ -550,6 +551,12 @@ def _split_union(view: dict, t: _Typed, columns: list[tuple[str, str | None]]) -
     out: list[Branch] = []
     for k, u in enumerate(listed[0]["unionAll"]):
         field = f"select[{j}].unionAll[{k}]"
+        each = _each(u, t, field)
+        if each is not None:
+            coll, e, i, body = each
+            named = dict(zip(body.names, body.single or [], strict=True))
+            out.append(([(n, x if x is not None else named[n]) for n, x in columns], None, None, (coll, e, i)))
+            continue
         cond = None
         focus = u.get("forEach")
         parsed = fp.parse(focus) if isinstance(focus, str) else None
@@ -568,13 +575,39 @@ def _split_union(view: dict, t: _Typed, columns: list[tuple[str, str | None]]) -
         if rows.single is not None:
             named = dict(zip(rows.names, rows.single, strict=True))
             cols = [(n, e if e is not None else named[n]) for n, e in columns]
-            out.append((cols, None, cond))
+            out.append((cols, None, cond, None))
         elif cond is None:
             cols = [(n, e if e is not None else f"r.{t.d.ident(n)}") for n, e in columns]
-            out.append((cols, rows.lst, None))
+            out.append((cols, rows.lst, None, None))
         else:
             return None
     return out
+
+
+def _each(u: dict, t: _Typed, field: str) -> tuple[str, str, str, Rows] | None:
+    """A branch `forEach`/`forEachOrNull: <path>` with only columns, as a list unnested by the query itself — one
+    row per element, the columns plain expressions over it (Pathling's plan) — instead of a list of STRUCT rows
+    built by a lambda and unnested: (the list, the element's and its 1-based position's names, the columns)."""
+    kind = next((k for k in ("forEach", "forEachOrNull") if k in u), None)
+    if kind is None or set(u) - {kind, "column"} or not isinstance(u[kind], str):
+        return None
+    parsed = fp.parse(u[kind])
+    if isinstance(parsed, fp.Call) and parsed.name == "where" and parsed.base is None:
+        return None  # the focus itself or nothing: a filter (_split_union)
+    d = t.d
+    items = t.expr(parsed, Ctx(t.resource, t.resource, "0", field))
+    if items.kind is not None:
+        raise Unsupported(f"{kind} over primitive values")
+    coll = (
+        items.sql if items.many else f"CASE WHEN {items.sql} IS NULL THEN {d.empty()} ELSE {d.list_of([items.sql])} END"
+    )
+    if kind == "forEachOrNull":
+        # an empty collection still gives one row, on an empty focus (%rowIndex 0, every path null)
+        coll = f"CASE WHEN {d.size(coll)} = 0 THEN {d.list_of(['NULL'])} ELSE {coll} END"
+    e, i = t.fresh(), t.fresh()
+    body = t.body({"column": u.get("column", [])}, TV(e, False, items.shape), d.row_index(i), field)
+    assert body.single is not None
+    return coll, e, i, body
 
 
 def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
@@ -622,8 +655,18 @@ def compile_typed(view: dict, dialect: Dialect = DUCKDB) -> CompiledView:
     split_sql = None
     if split is not None:
         branches = []
-        for cols, rows, cond in split:
-            if rows is not None:
+        for cols, rows, cond, each in split:
+            if each is not None:
+                coll, e, i = each
+                listed_cols = ", ".join(f"{x} AS {d.ident(n)}" for n, x in cols)
+                # the list once per resource (_each_list), then its elements and their positions side by side
+                # (DuckDB unnests two lists of one length in one SELECT in step)
+                branches.append(
+                    f"SELECT {listed_cols}{{key}}\nFROM (SELECT src.*, unnest(src._each_list) AS {e}, "
+                    f"generate_subscripts(src._each_list, 1) AS {i}{{inner_key}}\n"
+                    f"      FROM (SELECT src.*, {coll} AS _each_list FROM ({source}) AS src) AS src) AS rows"
+                )
+            elif rows is not None:
                 branches.append(view_query(list(cols), rows, source, d))
             else:
                 where = f" WHERE {cond}" if cond else ""
