@@ -310,5 +310,8 @@ def take(
         tables["assessment"] = pa.Table.from_pylist(assessed)
         sources["assessment"] = "indicator_assessment"
     snap = snapshot.write(tables, root, source=sources)
-    say(f"snapshot {snap.id}: wrote {', '.join(snap.written) or 'nothing new'}")
+    say(
+        f"snapshot {snap.id}: wrote {', '.join(snap.written) or 'nothing new'}"
+        + (f"; joined the registry into {', '.join(snap.prepared)}" if snap.prepared else "")
+    )
     return snap
