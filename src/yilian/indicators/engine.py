@@ -82,7 +82,7 @@ class Engine:
         self._coverage: dict[tuple[str, str | None], rules.Coverage] = {}
         self._filled: dict[str, dict[str, int]] = {}
         self._measured: dict[tuple[Any, ...], dict[str, float | None]] = {}
-        # the columns definitions read, per table: only these (and the derived ones) are materialised
+        # the columns definitions read, per table: only these (and the derived ones) are in the working tables
         self._wanted: dict[str, set[str]] = {}
         self._shape: tuple[Any, ...] = ()  # the columns kept, as part of a query's SQL cache key
         for s in definitions.load_all().values():
@@ -90,7 +90,7 @@ class Engine:
         self.as_of = snap.taken_at.date()
 
     def _want(self, iset: IndicatorSet) -> None:
-        """Make sure the materialised tables hold every column `iset` reads (a set not shipped may read others)."""
+        """Make sure the working tables hold every column `iset` reads (a set not shipped may read others)."""
         for t, cols in definitions.columns_read(iset).items():
             have = self._wanted.setdefault(t, set())
             if not cols <= have:
@@ -122,12 +122,12 @@ class Engine:
                 # a named view keeps later expressions small (Ibis compiles them in milliseconds, not the tenths of a
                 # second the joins of a snapshot written before prepared tables take) and their SQL the same
                 self._enriched[name] = self.con.create_view(f"e_{name}{self._suffix}", expr, overwrite=True)
-            else:  # Ibis's PySpark backend has no temporary tables; a cached DataFrame does the same job there
+            else:  # PySpark: a cached DataFrame, read once for the set's several Spark jobs
                 self._enriched[name] = expr.cache()
         return self._enriched[name]
 
     def full_table(self, name: str) -> ir.Table:
-        """The table with the registry joined in and every column (not materialised: for the drill-down). The snapshot
+        """The table with the registry joined in and every column (for the drill-down). The snapshot
         keeps it prepared; one written before prepared tables existed is joined here."""
         if name not in self._full:
             info = self.snap.tables.get(name)

@@ -134,8 +134,8 @@ def resolve_scopes(
 
 
 # The engine of the snapshot asked for last, kept between requests: a second request on the same snapshot pays only
-# for its queries, not for opening the tables and joining the registry in again. One at a time (a new snapshot
-# replaces it), so the server holds one snapshot's working tables in memory, not one per snapshot ever asked for.
+# for its queries, not for opening the tables and looking up what they cover again. One at a time (a new snapshot
+# replaces it), so the server keeps one snapshot's connection open, not one per snapshot ever asked for.
 _engines: dict[tuple[str, str], Engine] = {}
 _engines_lock = threading.Lock()
 
