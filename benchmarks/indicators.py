@@ -2,9 +2,12 @@
 
 Generates one county's year of activity in the snapshot format (≈ 750,000 residents, ≈ 5,000,000 encounters with a
 claim each, referrals, postings, staff income, chronic-disease management, deaths, plus a neighbouring county and a
-city hospital so that "outside the county" exists), computes the whole county-community set for 2026 with the engine,
-then computes the same numbers with a straightforward pandas implementation of the same definitions, and reports both
-times, the ratio and whether every value agrees. The last line is JSON.
+city hospital so that "outside the county" exists), takes the snapshot (timed apart: it is paid once per snapshot,
+and it is where the registry is joined into the activity tables), computes the whole county-community set for 2026
+with the engine — first in a fresh process, then with a fresh engine on the next snapshot ("cold", what the server
+pays after each new snapshot), then again on that engine ("warm") — then computes the same numbers with a
+straightforward pandas implementation on the same snapshot, and reports the times, CPU seconds, the ratios and
+whether every value agrees. The last line is JSON.
 
     python benchmarks/indicators.py            # 750,000 residents, 5,000,000 encounters
     python benchmarks/indicators.py --quick    # a tenth of that
