@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import time
 import uuid
 
+import jwt
 import pytest
 
 from yilian.db import unit_of_work
@@ -52,6 +54,21 @@ def test_it_issues_tokens_that_name_the_user_and_rejects_tampered_ones(clean_db)
     assert tokens.username_from(token) == "zhao"
     with pytest.raises(Unauthorized):
         tokens.username_from(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+
+
+def test_a_token_that_verified_once_is_still_refused_when_it_expires_or_is_forged(clean_db) -> None:
+    """Verified tokens are remembered (a client sends the same one on every request): the memory must not outlive
+    the token, nor accept a token that differs from the one that verified."""
+    now = int(time.time())
+    token = jwt.encode({"sub": "qian", "kind": "api", "iat": now, "exp": now + 2}, tokens._secret(), "HS256")
+    assert tokens.username_from(token) == "qian"
+    assert tokens.username_from(token) == "qian"  # remembered
+    forged = jwt.encode({"sub": "qian", "kind": "api", "iat": now, "exp": now + 2}, "another key", "HS256")
+    with pytest.raises(Unauthorized):
+        tokens.username_from(forged)
+    time.sleep(max(0.0, now + 2 - time.time()) + 0.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.username_from(token)
 
 
 def test_it_signs_a_user_in_through_the_login_page_and_out_again(http, clean_db) -> None:
