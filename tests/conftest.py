@@ -83,7 +83,11 @@ class LiveServer:
         self.port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(), host="127.0.0.1", port=self.port, log_level="warning")
+        # Keep idle connections longer than any pause in a test (uvicorn's default is 5 s): the tests' client reuses
+        # its connection, and one the server closed just as a request went out fails as "Server disconnected".
+        config = uvicorn.Config(
+            create_app(), host="127.0.0.1", port=self.port, log_level="warning", timeout_keep_alive=300
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
