@@ -305,3 +305,66 @@ def test_it_gives_no_next_page_when_asked_for_no_entries(doctor: Any, people: di
     assert bundle["total"] == 3
     assert bundle["entry"] == []
     assert [link["relation"] for link in bundle["link"]] == ["self"]
+
+
+def test_a_patients_search_by_code_and_date_finds_exactly_that_patients_matches(doctor: Any, new_patient: Any) -> None:
+    """The patient + code + date search reads index rows that carry the patient's id: it must still find exactly
+    the resources a search by each parameter alone would agree on, whoever else has the code, whatever the subject
+    is (a Group, none), and after an update moves an Observation from one patient to another."""
+    ids = {}
+    for key in ("a", "b"):
+        body = new_patient(identifier=[{"system": "urn:yilian:facility:140100:mrn", "value": f"MRN-{key}"}])
+        ids[key] = doctor.post("/fhir/Patient", json=body).json()["id"]
+    group = doctor.post("/fhir/Group", json={"resourceType": "Group", "type": "person", "actual": True}).json()["id"]
+
+    def obs(subject: str | None, code: str, when: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "effectiveDateTime": when,
+        }
+        if subject:
+            body["subject"] = {"reference": subject}
+        return body
+
+    a, b = f"Patient/{ids['a']}", f"Patient/{ids['b']}"
+    made = {}
+    for key, subject, code, when in [
+        ("match", a, "8310-5", "2026-10-05"),
+        ("too_early", a, "8310-5", "2019-06-01"),
+        ("other_code", a, "8480-6", "2026-10-05"),
+        ("other_patient", b, "8310-5", "2026-10-05"),
+        ("group", f"Group/{group}", "8310-5", "2026-10-05"),
+        ("no_subject", None, "8310-5", "2026-10-05"),
+        ("moves_to_a", b, "8310-5", "2026-10-06"),
+        ("moves_to_b", a, "8310-5", "2026-10-07"),
+    ]:
+        r = doctor.post("/fhir/Observation", json=obs(subject, code, when))
+        assert r.status_code == 201, r.text
+        made[key] = r.json()
+    loinc = "http://loinc.org|8310-5"
+
+    def found(**params: str) -> set[str]:
+        bundle = doctor.get("/fhir/Observation", params=params).json()
+        return {k for k, v in made.items() if v["id"] in _ids(bundle)}
+
+    assert found(patient=ids["a"], code=loinc, date="ge2020-01-01") == {"match", "moves_to_b"}
+    for key, subject in (("moves_to_a", a), ("moves_to_b", b)):
+        body = {**made[key], "subject": {"reference": subject}}
+        assert doctor.put(f"/fhir/Observation/{body['id']}", json=body).status_code == 200
+    assert found(patient=ids["a"], code=loinc, date="ge2020-01-01") == {"match", "moves_to_a"}
+    assert found(patient=a, code="8310-5", date="ge2020-01-01") == {"match", "moves_to_a"}
+    assert found(patient=ids["b"], code=loinc) == {"other_patient", "moves_to_b"}
+    assert found(patient=ids["a"], date="lt2020-01-01") == {"too_early"}
+    assert found(patient=ids["a"], **{"code:not": loinc}) == {"other_code"}
+    assert found(patient=f"{ids['a']},{ids['b']}", code=loinc, date="ge2020-01-01") == {
+        "match",
+        "moves_to_a",
+        "other_patient",
+        "moves_to_b",
+    }
+    everyone = {"match", "other_patient", "group", "no_subject", "moves_to_a", "moves_to_b"}
+    assert found(code=loinc, date="ge2020-01-01") == everyone
+    assert found(subject=f"Group/{group}", code=loinc) == {"group"}
+    assert "no_subject" in found(**{"patient:missing": "true"}, code=loinc)

@@ -61,7 +61,9 @@ class FhirIdxToken(Base):
     __tablename__ = "fhir_idx_token"
     __mapper_args__ = _INDEX_ROW
     __table_args__ = (
-        Index("ix_fhir_idx_token_lookup", "res_type", "param", "code", "system", "resource_pk"),
+        # patient_id after the value: a patient's search by code finds its rows in one range, and a search without
+        # a patient still uses the (res_type, param, code, system) prefix.
+        Index("ix_fhir_idx_token_lookup", "res_type", "param", "code", "system", "patient_id", "resource_pk"),
         Index("ix_fhir_idx_token_resource", "resource_pk"),
     )
 
@@ -70,6 +72,8 @@ class FhirIdxToken(Base):
     param: Mapped[str] = mapped_column(String(64))
     system: Mapped[str | None] = mapped_column(String(255), nullable=True)
     code: Mapped[str] = mapped_column(String(255))
+    # The target id of the resource's `patient` reference (NULL without one; one row per patient if it names several).
+    patient_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class FhirIdxString(Base):
@@ -100,6 +104,7 @@ class FhirIdxDate(Base):
     __mapper_args__ = _INDEX_ROW
     __table_args__ = (
         Index("ix_fhir_idx_date_lookup", "res_type", "param", "low", "high", "resource_pk"),
+        Index("ix_fhir_idx_date_patient", "res_type", "param", "patient_id", "low", "high", "resource_pk"),
         Index("ix_fhir_idx_date_resource", "resource_pk"),
     )
 
@@ -108,6 +113,7 @@ class FhirIdxDate(Base):
     param: Mapped[str] = mapped_column(String(64))
     low: Mapped[datetime] = mapped_column(UTCDateTime)  # inclusive
     high: Mapped[datetime] = mapped_column(UTCDateTime)  # inclusive (a partial date covers its whole period)
+    patient_id: Mapped[str | None] = mapped_column(String(128), nullable=True)  # as in FhirIdxToken
 
 
 class FhirIdxReference(Base):

@@ -95,9 +95,9 @@ def _resource_pk() -> uuid.UUID:
 
 # Column order of each search-index table as the writer fills it (tuples, not dicts: millions of rows in an import).
 INDEX_COLUMNS: dict[Any, tuple[str, ...]] = {
-    FhirIdxToken: ("resource_pk", "res_type", "param", "system", "code"),
+    FhirIdxToken: ("resource_pk", "res_type", "param", "system", "code", "patient_id"),
     FhirIdxString: ("resource_pk", "res_type", "param", "value_norm", "value_exact"),
-    FhirIdxDate: ("resource_pk", "res_type", "param", "low", "high"),
+    FhirIdxDate: ("resource_pk", "res_type", "param", "low", "high", "patient_id"),
     FhirIdxReference: ("resource_pk", "res_type", "param", "target_type", "target_id"),
     FhirIdxQuantity: ("resource_pk", "res_type", "param", "value", "system", "code"),
 }
@@ -209,14 +209,20 @@ def _index_rows(
     rows = rows or sp.extract(res)
     head = (pk, res["resourceType"])
     for table, values in (
-        (FhirIdxToken, rows.tokens),
         (FhirIdxString, rows.strings),
-        (FhirIdxDate, rows.dates),
         (FhirIdxReference, rows.references),
         (FhirIdxQuantity, rows.quantities),
     ):
         if values:
             acc[table].extend([head + v for v in values])
+    # Token and date rows carry the id of the patient the resource belongs to (its `patient` reference), so that a
+    # patient's search by code or date reaches its few rows through one index. A resource naming several patients
+    # gets one copy of each row per patient (every reader asks "is there a row", so copies change no answer).
+    patients: tuple[str | None, ...] = tuple({i for name, _, i in rows.references if name == "patient"}) or (None,)
+    if rows.tokens:
+        acc[FhirIdxToken].extend([(*head, *v, patient) for v in rows.tokens for patient in patients])
+    if rows.dates:
+        acc[FhirIdxDate].extend([(*head, *v, patient) for v in rows.dates for patient in patients])
 
 
 # Statements of a fixed shape are built once, with bind parameters: building a SQLAlchemy statement costs several
@@ -699,8 +705,13 @@ def _plan(res_type: str, param: sp.SearchParam, modifier: str, raw: str) -> Plan
     raise BadRequest(f"{name} cannot be searched", field=name)
 
 
-def _build(shape: tuple[Any, ...], bind: _Binder) -> ColumnElement[bool]:
-    """The condition on fhir_resource (R) for a planned parameter: from its shape only (values are bind parameters)."""
+def _build(shape: tuple[Any, ...], bind: _Binder, patient: Any = None) -> ColumnElement[bool]:
+    """The condition on fhir_resource (R) for a planned parameter: from its shape only (values are bind parameters).
+
+    patient: the bind parameter of the search's single `patient` value, if it has one; a token (without modifier) or
+    date condition then also asks its index rows for that patient, which reaches the patient's few matching rows
+    instead of every row of the code or date range. The `patient` condition itself still applies, so the answer is
+    the same (a resource's token and date rows carry each of its patient ids)."""
     kind = shape[0]
     if kind == "missing":
         _, res_type, name, param_type, missing = shape
@@ -733,7 +744,9 @@ def _build(shape: tuple[Any, ...], bind: _Binder) -> ColumnElement[bool]:
             else:
                 conds.append(t.code == bind())
         sub = select(t.resource_pk).where(t.res_type == res_type, t.param == name, or_(*conds))
-        return R.c.pk.not_in(sub) if shape[3] == "not" else R.c.pk.in_(sub)
+        if shape[3] == "not":
+            return R.c.pk.not_in(sub)
+        return R.c.pk.in_(sub if patient is None else sub.where(t.patient_id == patient))
     if kind == "string":
         s = IDX_STRING
         modifier = shape[3]
@@ -748,7 +761,8 @@ def _build(shape: tuple[Any, ...], bind: _Binder) -> ColumnElement[bool]:
         for prefix in shape[3]:
             lo, hi = bind(), bind()
             conds.append(_date_condition(d.low, d.high, prefix, lo, hi))
-        return R.c.pk.in_(select(d.resource_pk).where(d.res_type == res_type, d.param == name, or_(*conds)))
+        sub = select(d.resource_pk).where(d.res_type == res_type, d.param == name, or_(*conds))
+        return R.c.pk.in_(sub if patient is None else sub.where(d.patient_id == patient))
     if kind == "reference":
         r = IDX_REFERENCE
         conds = []
@@ -939,6 +953,14 @@ def _sort_columns(res_type: str, spec: str) -> list[Any]:
     return cols
 
 
+def _patient_plan(shapes: list[tuple[Any, ...]]) -> int | None:
+    """Index of the search's `patient=<one value>` parameter (the first, if it repeats), or None."""
+    for i, shape in enumerate(shapes):
+        if shape[0] == "reference" and shape[2] == "patient" and len(shape[3]) == 1:
+            return i
+    return None
+
+
 @dataclass(frozen=True)
 class _SearchStatements:
     page: Select[Any]  # binds: p0.. (the plans' values), page_offset, page_limit, and after/after_id with a cursor
@@ -952,7 +974,8 @@ _SEARCH_STATEMENTS: dict[tuple[Any, ...], _SearchStatements] = {}
 def _search_statements(res_type: str, shapes: list[tuple[Any, ...]], sort: str, cursor: bool) -> _SearchStatements:
     """The page and count statements of a search shape (see `_plan`)."""
     bind = _Binder()
-    where = and_(R.c.res_type == res_type, R.c.deleted == false(), *[_build(shape, bind) for shape in shapes])
+    patient = sa.bindparam("patient", type_=IDX_TOKEN.patient_id.type) if _patient_plan(shapes) is not None else None
+    where = and_(R.c.res_type == res_type, R.c.deleted == false(), *[_build(shape, bind, patient) for shape in shapes])
     count = select(func.count()).select_from(R).where(where)
     if sort:
         order = [*_sort_columns(res_type, sort), R.c.last_updated.asc(), R.c.res_id.asc()]
@@ -1045,6 +1068,9 @@ def search(
             _SEARCH_STATEMENTS.clear()  # a crude bound: shapes are few in practice (one per kind of search)
         _SEARCH_STATEMENTS[shape] = stmts
     binds: dict[str, Any] = {f"p{i}": v for i, v in enumerate(v for p in plans for v in p[1])}
+    hint = _patient_plan([p[0] for p in plans])
+    if hint is not None:
+        binds["patient"] = plans[hint][1][0]  # the target id (a typed value lists its type after it)
     total = None
     if summary_count:
         total = session.execute(stmts.count, binds).scalar_one()
